@@ -1,0 +1,49 @@
+# deskroute — `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+DURATION ?= 0
+RATE ?= 8
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+
+$(BIN)/python:
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "deskroute needs $(PYTHON) on PATH" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+.PHONY: help
+help: ## Show this help.
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
+		awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
+
+.PHONY: install
+install: $(VENV)/.installed ## Create .venv and install deskroute with its dev tools.
+
+.PHONY: run
+run: $(VENV)/.installed ## Embedded broker + worker + sample traffic, routing live (DURATION=30 stops by itself).
+	$(BIN)/deskroute run --duration $(DURATION) --rate $(RATE)
+
+.PHONY: test
+test: $(VENV)/.installed ## Run the whole test suite (unit, integration on the embedded broker, e2e).
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+.PHONY: lint
+lint: $(VENV)/.installed ## ruff and strict mypy on the packages.
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+.PHONY: bench
+bench: $(VENV)/.installed ## Benchmarks; ends with one line of JSON holding every figure.
+	$(BIN)/python -m bench.run
+
+.PHONY: clean
+clean: ## Remove run state (.deskroute) and caches; keeps .venv.
+	rm -rf .deskroute .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,29 @@
+"""Per-agent, per-department and per-ticket routing state, and its pure transitions."""
+
+from agents_state.model import (
+    AgentState,
+    DepartmentState,
+    QueueEntry,
+    TicketState,
+    state_key,
+)
+from agents_state.transitions import (
+    MemoryState,
+    StateView,
+    Transition,
+    on_agent_event,
+    on_ticket_routed,
+)
+
+__all__ = [
+    "AgentState",
+    "DepartmentState",
+    "MemoryState",
+    "QueueEntry",
+    "StateView",
+    "TicketState",
+    "Transition",
+    "on_agent_event",
+    "on_ticket_routed",
+    "state_key",
+]

@@ -1,0 +1,69 @@
+"""Routing state as immutable values, one table row each.
+
+Values are replaced, never mutated, because a table only logs what is assigned
+to it. Load is not a counter: it is the number of open work ids an agent holds,
+so applying the same assignment or finish twice cannot drift it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from schemas.events import Presence
+
+#: Separates tenant and id in table keys; not a character ids are expected to hold.
+KEY_SEP = "\x1f"
+
+TicketStatus = Literal["queued", "assigned", "finished", "unroutable"]
+
+
+def state_key(tenant: str, ident: str) -> str:
+    return f"{tenant}{KEY_SEP}{ident}"
+
+
+@dataclass(frozen=True, slots=True)
+class AgentState:
+    agent_id: str
+    presence: Presence = "offline"
+    presence_since: float = 0.0
+    #: channel -> ids of the open work items the agent holds, oldest first.
+    open_work: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: channel -> capacity set at run time, overriding the configured one.
+    capacity_override: dict[str, int] = field(default_factory=dict)
+    last_assigned_at: float = 0.0
+
+    def load(self, channel: str) -> int:
+        return len(self.open_work.get(channel, ()))
+
+
+@dataclass(frozen=True, slots=True)
+class QueueEntry:
+    ticket_id: str
+    priority: int
+    enqueued_at: float
+    ingested_at: float
+
+    def sort_key(self) -> tuple[int, float, str]:
+        """Priority first (1 most urgent), then age, then id for a total order."""
+        return (self.priority, self.enqueued_at, self.ticket_id)
+
+
+@dataclass(frozen=True, slots=True)
+class DepartmentState:
+    #: channel -> waiting work, in service order.
+    queues: dict[str, tuple[QueueEntry, ...]] = field(default_factory=dict)
+    #: channel -> department-order position of the agent who got the last item.
+    cursors: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class TicketState:
+    ticket_id: str
+    status: TicketStatus
+    department: str
+    channel: str
+    priority: int
+    ingested_at: float
+    updated_at: float
+    agent_id: str = ""

@@ -1,0 +1,207 @@
+"""Flat, past-tense event records: what happened, never what to do.
+
+Every record carries ``type`` and ``v`` (schema version) on the wire so a reader
+can tell an old or foreign record from a malformed one. Times are Unix epoch
+seconds (float) so that replays and the simulator need no time-zone handling.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+Channel = Literal["email", "social", "chat", "call"]
+Presence = Literal["online", "away", "break", "offline"]
+
+CHANNELS: tuple[Channel, ...] = ("email", "social", "chat", "call")
+PRESENCES: tuple[Presence, ...] = ("online", "away", "break", "offline")
+
+#: Priority 1 is the most urgent; queues serve lower numbers first.
+PRIORITY_MIN = 1
+PRIORITY_MAX = 5
+PRIORITY_DEFAULT = 3
+
+
+def _require_ids(**ids: str) -> None:
+    for name, value in ids.items():
+        if not value:
+            raise ValueError(f"{name}: must not be empty")
+
+
+@dataclass(frozen=True, slots=True)
+class Customer:
+    id: str
+    name: str = ""
+    email: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class InboundReceived:
+    """A customer's message as a channel gateway handed it over, in canonical form."""
+
+    TYPE: ClassVar[str] = "InboundReceived"
+    VERSION: ClassVar[int] = 1
+
+    event_id: str
+    tenant: str
+    channel: Channel
+    source: str
+    conversation_id: str
+    customer: Customer
+    received_at: float
+    subject: str = ""
+    text: str = ""
+    priority: int = PRIORITY_DEFAULT
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _require_ids(event_id=self.event_id, tenant=self.tenant)
+        if not PRIORITY_MIN <= self.priority <= PRIORITY_MAX:
+            raise ValueError(f"priority: {self.priority} outside {PRIORITY_MIN}..{PRIORITY_MAX}")
+
+
+@dataclass(frozen=True, slots=True)
+class AgentPresenceChanged:
+    TYPE: ClassVar[str] = "AgentPresenceChanged"
+    VERSION: ClassVar[int] = 1
+
+    event_id: str
+    tenant: str
+    agent_id: str
+    presence: Presence
+    occurred_at: float
+
+    def __post_init__(self) -> None:
+        _require_ids(event_id=self.event_id, tenant=self.tenant, agent_id=self.agent_id)
+
+
+@dataclass(frozen=True, slots=True)
+class AgentCapacityChanged:
+    """Per-channel capacity replaced for one agent (0 disables a channel)."""
+
+    TYPE: ClassVar[str] = "AgentCapacityChanged"
+    VERSION: ClassVar[int] = 1
+
+    event_id: str
+    tenant: str
+    agent_id: str
+    capacity: dict[str, int]
+    occurred_at: float
+
+    def __post_init__(self) -> None:
+        _require_ids(event_id=self.event_id, tenant=self.tenant, agent_id=self.agent_id)
+        for channel, n in self.capacity.items():
+            if channel not in CHANNELS:
+                raise ValueError(f"capacity.{channel}: unknown channel")
+            if n < 0:
+                raise ValueError(f"capacity.{channel}: {n} is negative")
+
+
+@dataclass(frozen=True, slots=True)
+class WorkFinished:
+    """An agent closed (solved, ended, hung up) a piece of work, freeing capacity."""
+
+    TYPE: ClassVar[str] = "WorkFinished"
+    VERSION: ClassVar[int] = 1
+
+    event_id: str
+    tenant: str
+    agent_id: str
+    ticket_id: str
+    occurred_at: float
+
+    def __post_init__(self) -> None:
+        _require_ids(event_id=self.event_id, tenant=self.tenant, agent_id=self.agent_id)
+
+
+AgentEvent = AgentPresenceChanged | AgentCapacityChanged | WorkFinished
+
+
+@dataclass(frozen=True, slots=True)
+class TicketRouted:
+    """The rule stage's verdict; ``rule`` names the rule that matched.
+
+    An empty ``department`` means no rule could place the ticket (``reason`` says
+    why); the assignment stage turns it into ``TicketUnroutable`` so that every
+    outcome, including this one, is decided once, by the stage that deduplicates.
+    """
+
+    TYPE: ClassVar[str] = "TicketRouted"
+    VERSION: ClassVar[int] = 1
+
+    ticket_id: str
+    tenant: str
+    channel: Channel
+    source: str
+    conversation_id: str
+    department: str
+    rule: str
+    config_version: int
+    priority: int
+    received_at: float
+    ingested_at: float
+    routed_at: float
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TicketAssigned:
+    """A ticket went to an agent; ``explanation`` says who else was considered and why not."""
+
+    TYPE: ClassVar[str] = "TicketAssigned"
+    VERSION: ClassVar[int] = 1
+
+    ticket_id: str
+    tenant: str
+    department: str
+    channel: Channel
+    agent_id: str
+    strategy: str
+    explanation: dict[str, Any]
+    ingested_at: float
+    assigned_at: float
+    waited_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class TicketQueued:
+    TYPE: ClassVar[str] = "TicketQueued"
+    VERSION: ClassVar[int] = 1
+
+    ticket_id: str
+    tenant: str
+    department: str
+    channel: Channel
+    priority: int
+    position: int
+    reason: str
+    queued_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class TicketUnroutable:
+    TYPE: ClassVar[str] = "TicketUnroutable"
+    VERSION: ClassVar[int] = 1
+
+    ticket_id: str
+    tenant: str
+    channel: str
+    reason: str
+    occurred_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class EventDeadLettered:
+    """Input that could not be accepted, kept whole so that nothing is lost."""
+
+    TYPE: ClassVar[str] = "EventDeadLettered"
+    VERSION: ClassVar[int] = 1
+
+    topic: str
+    partition: int
+    offset: int
+    reason: str
+    detail: str
+    original_b64: str
+    headers: dict[str, str]
+    occurred_at: float

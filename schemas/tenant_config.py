@@ -1,0 +1,79 @@
+"""A tenant's routing configuration: departments, agents and rules, versioned.
+
+It travels on the compacted ``deskroute.config`` topic keyed by tenant, so the
+newest version of each tenant is what every worker converges on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, ClassVar
+
+STRATEGIES = ("least-load", "round-robin")
+
+
+@dataclass(frozen=True, slots=True)
+class DepartmentConfig:
+    id: str
+    name: str = ""
+    #: Strategy used for every channel unless ``strategies`` names one for it.
+    strategy: str = "least-load"
+    strategies: dict[str, str] = field(default_factory=dict)
+
+    def strategy_for(self, channel: str) -> str:
+        return self.strategies.get(channel, self.strategy)
+
+
+@dataclass(frozen=True, slots=True)
+class AgentConfig:
+    id: str
+    name: str = ""
+    departments: tuple[str, ...] = ()
+    #: Work items per channel the agent can hold at once; 0 or absent = not enabled.
+    capacity: dict[str, int] = field(default_factory=dict)
+    #: 1 highest .. 100 lowest (used by priority-aware strategies).
+    priority: int = 50
+
+
+@dataclass(frozen=True, slots=True)
+class RuleConfig:
+    """First matching rule wins. Every listed condition must hold (empty = any)."""
+
+    name: str
+    department: str
+    channel: tuple[str, ...] = ()
+    source: tuple[str, ...] = ()
+    source_prefix: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TenantConfig:
+    TYPE: ClassVar[str] = "TenantConfig"
+    VERSION: ClassVar[int] = 1
+
+    tenant: str
+    version: int
+    departments: dict[str, DepartmentConfig]
+    agents: dict[str, AgentConfig]
+    rules: tuple[RuleConfig, ...] = ()
+    default_department: str = ""
+
+    @cached_property
+    def department_agents(self) -> dict[str, tuple[str, ...]]:
+        """Agents of each department in config order (the round-robin order)."""
+        out: dict[str, list[str]] = {d: [] for d in self.departments}
+        for agent in self.agents.values():
+            for dept in agent.departments:
+                if dept in out:
+                    out[dept].append(agent.id)
+        return {d: tuple(ids) for d, ids in out.items()}
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "tenant": self.tenant,
+            "version": self.version,
+            "departments": len(self.departments),
+            "agents": len(self.agents),
+            "rules": len(self.rules),
+        }

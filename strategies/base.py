@@ -1,0 +1,57 @@
+"""The shared shape of every strategy: eligible candidates in, one pick and its reason out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """An agent who may take the work right now (online, in department, below capacity).
+
+    ``order`` is the agent's position in the department's configured order, the
+    stable tie-breaker that keeps decisions deterministic.
+    """
+
+    agent_id: str
+    load: int
+    capacity: int
+    last_assigned_at: float
+    priority: int
+    order: int
+
+
+@dataclass(frozen=True, slots=True)
+class PickContext:
+    ticket_id: str
+    #: Department-order position of the agent who got the previous item of this
+    #: department and channel (round robin); -1 before the first.
+    cursor_order: int = -1
+
+
+@dataclass(frozen=True, slots=True)
+class Pick:
+    agent_id: str
+    #: The deciding figure, for a person reading the explanation.
+    score: str
+
+
+Strategy = Callable[[Sequence[Candidate], PickContext], Pick | None]
+
+STRATEGIES: dict[str, Strategy] = {}
+
+
+def register(name: str) -> Callable[[Strategy], Strategy]:
+    def add(fn: Strategy) -> Strategy:
+        STRATEGIES[name] = fn
+        return fn
+
+    return add
+
+
+def pick(name: str, candidates: Sequence[Candidate], ctx: PickContext) -> Pick | None:
+    """Run strategy ``name``; ``None`` when there is nobody to pick."""
+    if not candidates:
+        return None
+    return STRATEGIES[name](candidates, ctx)

@@ -1,0 +1,1 @@
+"""The Faust shell around the routing core: topics, stages, tables, web views and the CLI."""

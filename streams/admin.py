@@ -1,0 +1,80 @@
+"""Topic creation and config publication: the steps before a worker can route."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+
+from schemas.codec import encode
+from schemas.tenant_config import TenantConfig
+from streams import topics
+from streams.settings import Settings
+
+log = logging.getLogger("deskroute.admin")
+
+
+async def wait_for_broker(settings: Settings, timeout: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+        try:
+            await admin.start()
+            await admin.close()
+            return
+        except KafkaConnectionError:
+            await admin.close()
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.1)
+
+
+async def create_topics(settings: Settings) -> list[str]:
+    """Create every topic with the configured partition count; return those created."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [s for s in topics.all_topics(settings.app_id) if s.name not in existing]
+        new = [
+            NewTopic(
+                s.name,
+                settings.partitions,
+                settings.replication,
+                topic_configs={"cleanup.policy": "compact"} if s.compacted else {},
+            )
+            for s in wanted
+        ]
+        if new:
+            with contextlib.suppress(TopicAlreadyExistsError):  # a concurrent creator won
+                await admin.create_topics(new)
+        log.info("topics ready", extra={"created": [s.name for s in wanted]})
+        return [s.name for s in wanted]
+    finally:
+        await admin.close()
+
+
+def producer(settings: Settings, **overrides: object) -> AIOKafkaProducer:
+    """A producer with deskroute's defaults (acks=all, the configured batch size)."""
+    kwargs: dict[str, object] = {
+        "bootstrap_servers": settings.bootstrap_servers,
+        "acks": "all",
+        "linger_ms": settings.producer_linger_ms,
+        "max_batch_size": settings.producer_max_batch_bytes,
+    }
+    kwargs.update(overrides)
+    return AIOKafkaProducer(**kwargs)
+
+
+async def publish_config(settings: Settings, config: TenantConfig) -> None:
+    p = producer(settings)
+    await p.start()
+    try:
+        await p.send_and_wait(topics.CONFIG, encode(config), key=config.tenant.encode())
+    finally:
+        await p.stop()
+    log.info("config published", extra=config.summary())

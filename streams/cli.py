@@ -1,0 +1,131 @@
+"""``deskroute``: the command line a newcomer, an operator and the tests all use."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+from schemas.config_file import ConfigError, load_config_file
+from streams.settings import Settings, SettingsError
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        print(f"deskroute: bad setting: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from streams.worker import run_worker
+
+    run_worker(_settings())
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from streams.demo import run_demo
+
+    return run_demo(_settings(), args.tenant, args.duration, args.rate, args.seed)
+
+
+def cmd_topics_create(args: argparse.Namespace) -> int:
+    from streams.admin import create_topics
+
+    created = asyncio.run(create_topics(_settings()))
+    print(f"created {len(created)} topic(s)" + (": " + ", ".join(created) if created else ""))
+    return 0
+
+
+def cmd_config_validate(args: argparse.Namespace) -> int:
+    try:
+        cfg = load_config_file(args.file)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print(f"{len(exc.problems)} problem(s); config not valid", file=sys.stderr)
+        return 1
+    s = cfg.summary()
+    print(
+        f"ok: tenant {s['tenant']}: {s['departments']} departments, {s['agents']} agents, {s['rules']} rules"
+    )
+    return 0
+
+
+def cmd_config_apply(args: argparse.Namespace) -> int:
+    from streams.admin import publish_config
+
+    try:
+        cfg = load_config_file(args.file, version=args.version)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print("config not applied", file=sys.stderr)
+        return 1
+    asyncio.run(publish_config(_settings(), cfg))
+    print(f"applied: tenant {cfg.tenant} version {cfg.version}")
+    return 0
+
+
+def cmd_broker(args: argparse.Namespace) -> int:
+    import signal
+
+    from streams.broker import EmbeddedBroker
+
+    with EmbeddedBroker(args.port) as broker:
+        print(f"KAFKA_BOOTSTRAP={broker.bootstrap}", flush=True)
+        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="deskroute", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="embedded broker + worker + sample traffic, routing shown live")
+    p.add_argument("--tenant", default="examples/demo-tenant.yaml", help="tenant config file")
+    p.add_argument("--duration", type=float, default=0.0, help="stop after N seconds (0 = Ctrl-C)")
+    p.add_argument("--rate", type=float, default=8.0, help="inbound events per second")
+    p.add_argument("--seed", type=int, default=7, help="seed of the sample traffic")
+    p.set_defaults(fn=cmd_run)
+
+    p = sub.add_parser("worker", help="run one routing worker (KAFKA_BOOTSTRAP must be set)")
+    p.set_defaults(fn=cmd_worker)
+
+    p = sub.add_parser("broker", help="run the embedded broker in the foreground")
+    p.add_argument("--port", type=int, default=0)
+    p.set_defaults(fn=cmd_broker)
+
+    topics_p = sub.add_parser("topics", help="topic administration").add_subparsers(
+        dest="topics_command", required=True
+    )
+    p = topics_p.add_parser("create", help="create every deskroute topic")
+    p.set_defaults(fn=cmd_topics_create)
+
+    config_p = sub.add_parser("config", help="tenant configuration").add_subparsers(
+        dest="config_command", required=True
+    )
+    p = config_p.add_parser("validate", help="check a tenant config file, list every problem")
+    p.add_argument("file")
+    p.set_defaults(fn=cmd_config_validate)
+    p = config_p.add_parser("apply", help="validate and publish a tenant config")
+    p.add_argument("file")
+    p.add_argument("--version", type=int, required=True, help="config version (must increase)")
+    p.set_defaults(fn=cmd_config_apply)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    return int(args.fn(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""Every worker's copy of all tenant configs, read from the compacted config topic.
+
+Both stages need any tenant's config on any worker (the rule stage is stateless
+and may see a tenant whose state partition lives elsewhere), so each worker reads
+the whole topic with a group-less consumer instead of a partitioned table.
+Versions only move forward: a replayed older record never replaces a newer one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from schemas.codec import DecodeError, decode_as
+from schemas.tenant_config import TenantConfig
+from streams import metrics
+
+log = logging.getLogger("deskroute.config")
+
+
+class ConfigStore:
+    def __init__(self) -> None:
+        self.configs: dict[str, TenantConfig] = {}
+        self.ready = asyncio.Event()
+
+    def get(self, tenant: str) -> TenantConfig | None:
+        return self.configs.get(tenant)
+
+    def apply_record(self, key: bytes | None, value: bytes | None) -> None:
+        if value is None:
+            return
+        try:
+            cfg = decode_as(TenantConfig, value)
+        except DecodeError as exc:
+            metrics.CONFIG_REJECTED.inc()
+            log.error("config record rejected", extra={"reason": exc.reason, "detail": exc.detail})
+            return
+        current = self.configs.get(cfg.tenant)
+        if current is not None and current.version >= cfg.version:
+            return
+        self.configs[cfg.tenant] = cfg
+        metrics.CONFIG_VERSION.labels(cfg.tenant).set(cfg.version)
+        log.info("config applied", extra=cfg.summary())
+
+    async def run(self, bootstrap: Sequence[str], topic: str, fetch_max_wait_ms: int) -> None:
+        """Read to the end once (then ``ready`` is set), then follow new versions forever."""
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=list(bootstrap),
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=fetch_max_wait_ms,
+        )
+        await consumer.start()
+        try:
+            parts = consumer.partitions_for_topic(topic)
+            while not parts:
+                await consumer._client.force_metadata_update()
+                parts = consumer.partitions_for_topic(topic)
+                if not parts:
+                    await asyncio.sleep(0.2)
+            tps = [TopicPartition(topic, p) for p in sorted(parts)]
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            ends = await consumer.end_offsets(tps)
+            pending = {tp for tp in tps if ends[tp] > 0}
+            while True:
+                batches = await consumer.getmany(timeout_ms=200)
+                for tp, records in batches.items():
+                    for r in records:
+                        self.apply_record(r.key, r.value)
+                    if tp in pending and records and records[-1].offset + 1 >= ends[tp]:
+                        pending.discard(tp)
+                if not pending and not self.ready.is_set():
+                    self.ready.set()
+                    log.info("configs loaded", extra={"tenants": sorted(self.configs)})
+        finally:
+            await consumer.stop()

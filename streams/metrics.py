@@ -1,0 +1,175 @@
+"""Prometheus metrics on deskroute's own registry.
+
+Counters and histograms are updated by the stages; gauges of state (queue depth,
+oldest wait, available agents, load) are computed at scrape time from the tables
+by :class:`StateCollector`, so the hot path pays nothing for them. No label ever
+holds a ticket or customer id.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+#: Milliseconds to tens of seconds, in seconds (Prometheus base unit).
+LATENCY_BUCKETS = (
+    0.001,
+    0.0025,
+    0.005,
+    0.0075,
+    0.01,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.25,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+    5.0,
+    7.5,
+    10.0,
+    30.0,
+)
+#: Seconds to an hour, for time spent waiting in a queue.
+WAIT_BUCKETS = (1.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
+
+INGESTED = Counter(
+    "deskroute_ingested_events_total",
+    "Inbound events read by the rule stage.",
+    ["channel"],
+    registry=REGISTRY,
+)
+DEADLETTERED = Counter(
+    "deskroute_deadlettered_events_total",
+    "Events sent to the dead-letter topic.",
+    ["reason"],
+    registry=REGISTRY,
+)
+RULE_MATCHES = Counter(
+    "deskroute_rule_matches_total",
+    "Tickets placed by each rule.",
+    ["rule"],
+    registry=REGISTRY,
+)
+ROUTED = Counter(
+    "deskroute_routed_tickets_total",
+    "Tickets routed to a department.",
+    ["department"],
+    registry=REGISTRY,
+)
+UNROUTABLE = Counter(
+    "deskroute_unroutable_tickets_total",
+    "Tickets no department could take.",
+    ["channel"],
+    registry=REGISTRY,
+)
+ASSIGNED = Counter(
+    "deskroute_assignments_total",
+    "Tickets assigned to an agent.",
+    ["department", "strategy", "channel"],
+    registry=REGISTRY,
+)
+QUEUED = Counter(
+    "deskroute_queued_tickets_total",
+    "Tickets that had to wait in a department queue.",
+    ["department", "channel"],
+    registry=REGISTRY,
+)
+DUPLICATES = Counter(
+    "deskroute_duplicate_events_total",
+    "Redelivered events recognised and skipped.",
+    ["stage"],
+    registry=REGISTRY,
+)
+AGENT_EVENTS = Counter(
+    "deskroute_agent_events_total",
+    "Agent events applied.",
+    ["type"],
+    registry=REGISTRY,
+)
+NOOP_EVENTS = Counter(
+    "deskroute_noop_agent_events_total",
+    "Agent events that changed nothing, by why.",
+    ["reason"],
+    registry=REGISTRY,
+)
+INGEST_TO_ASSIGN = Histogram(
+    "deskroute_ingest_to_assign_seconds",
+    "From the inbound record's timestamp to the assignment, for work assigned without waiting.",
+    ["channel"],
+    buckets=LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+QUEUE_WAIT = Histogram(
+    "deskroute_queue_wait_seconds",
+    "Time assigned work spent waiting in a queue.",
+    ["channel"],
+    buckets=WAIT_BUCKETS,
+    registry=REGISTRY,
+)
+STAGE_SECONDS = Histogram(
+    "deskroute_stage_processing_seconds",
+    "Time a stage spends on one event.",
+    ["stage"],
+    buckets=LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+CONFIG_VERSION = Gauge(
+    "deskroute_config_version",
+    "Config version in force per tenant.",
+    ["tenant"],
+    registry=REGISTRY,
+)
+CONFIG_REJECTED = Counter(
+    "deskroute_config_rejected_total",
+    "Config records that could not be applied.",
+    registry=REGISTRY,
+)
+
+
+class StateCollector(Collector):
+    """Queue and agent gauges computed from the state tables at scrape time.
+
+    ``snapshot`` returns rows of (tenant, department, channel, depth, oldest_wait,
+    available, load, capacity); keeping it a callable lets the worker hand over
+    its tables without this module importing Faust.
+    """
+
+    def __init__(self, snapshot: Callable[[float], Iterable[tuple[Any, ...]]]) -> None:
+        self._snapshot = snapshot
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        labels = ["tenant", "department", "channel"]
+        depth = GaugeMetricFamily("deskroute_queue_depth", "Tickets waiting.", labels=labels)
+        oldest = GaugeMetricFamily(
+            "deskroute_queue_oldest_wait_seconds",
+            "Age of the oldest waiting ticket.",
+            labels=labels,
+        )
+        available = GaugeMetricFamily(
+            "deskroute_agents_available", "Online agents with free capacity.", labels=labels
+        )
+        load = GaugeMetricFamily("deskroute_agent_load", "Open work held by agents.", labels=labels)
+        capacity = GaugeMetricFamily(
+            "deskroute_agent_capacity", "Capacity of online agents.", labels=labels
+        )
+        for tenant, dept, channel, n, wait, free, held, cap in self._snapshot(time.time()):
+            lv = [tenant, dept, channel]
+            depth.add_metric(lv, n)
+            oldest.add_metric(lv, wait)
+            available.add_metric(lv, free)
+            load.add_metric(lv, held)
+            capacity.add_metric(lv, cap)
+        yield from (depth, oldest, available, load, capacity)
+
+    def describe(self) -> Iterable[GaugeMetricFamily]:
+        return []
