@@ -1,9 +1,10 @@
-"""The Faust app: two stages over co-partitioned topics, four state tables, web views.
+"""The Faust app: two stages over co-partitioned topics, one state table, web views.
 
 Stage 1 (rules) reads the inbound topics, decodes, picks a department, and re-keys
 by tenant onto ``deskroute.tickets.routed``. Stage 2 (assignment) reads routed
 tickets and agent events from one agent, so each partition has a single writer
-of its tables, calls the pure core and writes back what the core returned.
+of its state, calls the pure core and writes back what the core returned, closing
+each event with a marker row (see :mod:`streams.state_table`).
 """
 
 from __future__ import annotations
@@ -15,11 +16,19 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
+from aiokafka import TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.partitioner import murmur2
 from prometheus_client import generate_latest
 
-from agents_state import AgentState, DepartmentState, TicketState, on_agent_event, on_ticket_routed
-from agents_state.model import KEY_SEP
+from agents_state import (
+    AgentState,
+    DepartmentState,
+    TicketState,
+    on_agent_event,
+    on_ticket_routed,
+    state_key,
+)
 from agents_state.transitions import Readable, Transition
 from schemas.codec import DecodeError, decode_as, encode
 from schemas.events import (
@@ -30,11 +39,23 @@ from schemas.events import (
     TicketRouted,
     TicketUnroutable,
 )
-from streams import metrics, serializers, topics
+from streams import metrics, topics
 from streams.config_store import ConfigStore
 from streams.kafka import Transport
 from streams.rule_stage import Rejected, route_record
 from streams.settings import Settings
+from streams.state_table import (
+    AGENT,
+    DEPARTMENT,
+    SEEN,
+    SEP,
+    TICKET,
+    AtomicTable,
+    Marker,
+    View,
+    marker_key,
+    output,
+)
 
 log = logging.getLogger("deskroute.worker")
 
@@ -67,7 +88,6 @@ def partition_for(key: bytes, partitions: int) -> int:
 
 
 def create_app(settings: Settings) -> DeskrouteApp:
-    serializers.register()
     app = DeskrouteApp(
         settings.app_id,
         broker=[f"kafka://{s}" for s in settings.bootstrap_servers],
@@ -112,16 +132,37 @@ def create_app(settings: Settings) -> DeskrouteApp:
         )
     }
 
-    def table(name: str, codec: str) -> Any:
-        return app.Table(
-            name, partitions=n, schema=faust.Schema(key_serializer="dr_key", value_serializer=codec)
-        )
-
-    agents_t = table("agents", "dr_agent")
-    departments_t = table("departments", "dr_department")
-    tickets_t = table("tickets", "dr_ticket")
-    seen_t = table("seen", "dr_json")
-    view = TableView(agents_t, departments_t, tickets_t, seen_t)
+    state = AtomicTable(
+        app,
+        name="state",
+        beacon=app.tables.beacon,
+        partitions=n,
+        changelog_topic=app.topic(
+            topics.changelog_topic(settings.app_id, "state"),
+            key_serializer="dr_state_key",
+            value_serializer="dr_state",
+            partitions=n,
+            compacting=True,
+            internal=True,
+            acks=False,
+            maxsize=131_072,
+            allow_empty=True,
+        ),
+    )
+    # Faust derives the serializers of changelog writes from key_type/value_type
+    # (JSON when unset), which would not round-trip our tagged rows.
+    state.key_serializer = "dr_state_key"
+    state.value_serializer = "dr_state"
+    app.tables.add(state)
+    view = TableView(
+        View(state, AGENT), View(state, DEPARTMENT), View(state, TICKET), View(state, SEEN)
+    )
+    prefixes = {
+        "agents": AGENT + SEP,
+        "departments": DEPARTMENT + SEP,
+        "tickets": TICKET + SEP,
+        "seen": SEEN + SEP,
+    }
     home_partition: dict[str, int] = {}
 
     def home(tenant: str) -> int:
@@ -130,7 +171,7 @@ def create_app(settings: Settings) -> DeskrouteApp:
             p = home_partition[tenant] = partition_for(tenant.encode(), n)
         return p
 
-    async def dead_letter(msg: Any, reason: str, detail: str) -> None:
+    def dead_letter(msg: Any, reason: str, detail: str) -> tuple[str, bytes | None, bytes]:
         metrics.DEADLETTERED.labels(reason).inc()
         headers = {
             (k if isinstance(k, str) else k.decode("utf-8", "replace")): (
@@ -148,7 +189,6 @@ def create_app(settings: Settings) -> DeskrouteApp:
             headers=headers,
             occurred_at=time.time(),
         )
-        await out[topics.DEADLETTER].send(key=msg.key, value=encode(record))
         log.warning(
             "event dead-lettered",
             extra={
@@ -159,6 +199,32 @@ def create_app(settings: Settings) -> DeskrouteApp:
                 "detail": detail[:200],
             },
         )
+        return topics.DEADLETTER, msg.key, encode(record)
+
+    async def resend(records: list[tuple[str, str, str]]) -> None:
+        for topic, key_b64, value in records:
+            await app.producer.send(
+                topic, base64.b64decode(key_b64) or None, value.encode(), None, None, None
+            )
+        await app.producer.flush()
+        metrics.RESENT_OUTPUTS.inc(len(records))
+
+    async def committed_offsets(partitions: set[int]) -> dict[tuple[str, int], int]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+        await admin.start()
+        try:
+            tps = [
+                TopicPartition(t, p)
+                for t in (topics.ROUTED, topics.AGENT_EVENTS)
+                for p in partitions
+            ]
+            got = await admin.list_consumer_group_offsets(settings.app_id, partitions=tps)
+        finally:
+            await admin.close()
+        return {(tp.topic, tp.partition): max(0, meta.offset) for tp, meta in got.items()}
+
+    state.resend = resend
+    state.committed_offsets = committed_offsets
 
     @app.task  # type: ignore[untyped-decorator]
     async def follow_configs() -> None:
@@ -174,13 +240,14 @@ def create_app(settings: Settings) -> DeskrouteApp:
             metrics.INGESTED.labels(channel).inc()
             value = msg.value or b""
             if len(value) > settings.max_record_bytes:
-                await dead_letter(
-                    msg, "oversize", f"{len(value)} bytes > {settings.max_record_bytes}"
-                )
+                limit = settings.max_record_bytes
+                topic, key, record = dead_letter(msg, "oversize", f"{len(value)} bytes > {limit}")
+                await out[topic].send(key=key, value=record)
                 continue
             result = route_record(value, msg.topic, store.get, msg.timestamp, time.time())
             if isinstance(result, Rejected):
-                await dead_letter(msg, result.reason, result.detail)
+                topic, key, record = dead_letter(msg, result.reason, result.detail)
+                await out[topic].send(key=key, value=record)
                 continue
             if result.department:
                 metrics.RULE_MATCHES.labels(result.rule).inc()
@@ -188,83 +255,91 @@ def create_app(settings: Settings) -> DeskrouteApp:
             await out[topics.ROUTED].send(key=result.tenant.encode(), value=encode(result))
             metrics.STAGE_SECONDS.labels("rules").observe(time.perf_counter() - started)
 
+    def decide(msg: Any) -> tuple[list[tuple[str, bytes | None, bytes]], Transition | None]:
+        """Decode one assignment-stage record and run the core: (outputs, rows to write)."""
+        try:
+            if msg.topic == topics.ROUTED:
+                ev: Any = decode_as(TicketRouted, msg.value or b"")
+            else:
+                ev = decode_as(AgentEvent, msg.value or b"")  # type: ignore[arg-type]
+        except DecodeError as exc:
+            return [dead_letter(msg, exc.reason, exc.detail)], None
+        config = store.get(ev.tenant)
+        if config is None:
+            return [dead_letter(msg, "unknown_tenant", f"tenant {ev.tenant!r} has no config")], None
+        if home(ev.tenant) != msg.partition:
+            # A tenant's state lives on one partition; a record elsewhere was produced
+            # with another partitioner and would split that state.
+            return [
+                dead_letter(
+                    msg,
+                    "misrouted_key",
+                    f"tenant {ev.tenant!r} belongs to partition {home(ev.tenant)}, got {msg.partition}"
+                    " (produce with Kafka's default murmur2 partitioner, key = tenant)",
+                )
+            ], None
+        if isinstance(ev, TicketRouted):
+            t = on_ticket_routed(view, config, ev, msg.timestamp)
+            stage = "assignment"
+        else:
+            t = on_agent_event(view, config, ev, msg.timestamp)
+            stage = "agent_events"
+        if t.duplicate:
+            metrics.DUPLICATES.labels(stage).inc()
+            return [], None
+        if t.rejected:
+            return [dead_letter(msg, "rejected", t.rejected)], None
+        if not isinstance(ev, TicketRouted):
+            metrics.AGENT_EVENTS.labels(type(ev).__name__).inc()
+            if t.noop:
+                metrics.NOOP_EVENTS.labels(t.noop).inc()
+        outputs: list[tuple[str, bytes | None, bytes]] = []
+        for e in t.emitted:
+            outputs.append((_OUTPUT_TOPIC[type(e)], e.tenant.encode(), encode(e)))
+            _count(e)
+        return outputs, t
+
     @app.agent(assign_in)
     async def assignment_stage(stream: Any) -> None:
         await store.ready.wait()
         async for event in stream.events():
             msg = event.message
             started = time.perf_counter()
-            try:
-                if msg.topic == topics.ROUTED:
-                    ev: Any = decode_as(TicketRouted, msg.value or b"")
-                else:
-                    ev = decode_as(AgentEvent, msg.value or b"")  # type: ignore[arg-type]
-            except DecodeError as exc:
-                await dead_letter(msg, exc.reason, exc.detail)
+            mkey = marker_key(msg.partition)
+            marker = state.get(mkey) or Marker()
+            if marker.applied(msg.topic, msg.offset):
+                # Read again after a restart; its rows and outputs are already recorded.
+                metrics.REPLAYED.inc()
                 continue
-            config = store.get(ev.tenant)
-            if config is None:
-                await dead_letter(msg, "unknown_tenant", f"tenant {ev.tenant!r} has no config")
-                continue
-            if home(ev.tenant) != msg.partition:
-                # State of a tenant lives on one partition; a record elsewhere was
-                # produced with a different partitioner and would split that state.
-                await dead_letter(
-                    msg,
-                    "misrouted_key",
-                    f"tenant {ev.tenant!r} belongs to partition {home(ev.tenant)}, got {msg.partition}"
-                    " (produce with Kafka's default murmur2 partitioner, key = tenant)",
+            outputs, t = decide(msg)
+            for topic, key, value in outputs:
+                await out[topic].send(key=key, value=value)
+            if t is not None:
+                for rows, prefix in (
+                    (t.agents, prefixes["agents"]),
+                    (t.departments, prefixes["departments"]),
+                    (t.tickets, prefixes["tickets"]),
+                    (t.seen, prefixes["seen"]),
+                ):
+                    for k, v in rows.items():
+                        state[prefix + k] = v
+            # Last, in the same changelog partition: the event is complete.
+            state[mkey] = marker.after(msg.topic, msg.offset, tuple(output(*o) for o in outputs))
+            metrics.STAGE_SECONDS.labels("assignment").observe(time.perf_counter() - started)
+
+    def _count(e: Any) -> None:
+        if isinstance(e, TicketAssigned):
+            metrics.ASSIGNED.labels(e.department, e.strategy, e.channel).inc()
+            if e.waited_s == 0:
+                metrics.INGEST_TO_ASSIGN.labels(e.channel).observe(
+                    max(0.0, time.time() - e.ingested_at)
                 )
-                continue
-            now = msg.timestamp
-            if isinstance(ev, TicketRouted):
-                t = on_ticket_routed(view, config, ev, now)
-                stage = "assignment"
             else:
-                t = on_agent_event(view, config, ev, now)
-                stage = "agent_events"
-            if t.duplicate:
-                metrics.DUPLICATES.labels(stage).inc()
-                continue
-            if t.rejected:
-                await dead_letter(msg, "rejected", t.rejected)
-                continue
-            if not isinstance(ev, TicketRouted):
-                metrics.AGENT_EVENTS.labels(type(ev).__name__).inc()
-                if t.noop:
-                    metrics.NOOP_EVENTS.labels(t.noop).inc()
-            # Outputs are handed to the producer before the state that records them,
-            # so a crash can repeat an output (consumers dedupe by ticket id) but
-            # never leave state saying "done" for an output that was never sent.
-            await _emit(t, msg.key)
-            _write(t)
-            metrics.STAGE_SECONDS.labels(stage).observe(time.perf_counter() - started)
-
-    async def _emit(t: Transition, key: bytes | None) -> None:
-        for e in t.emitted:
-            await out[_OUTPUT_TOPIC[type(e)]].send(key=e.tenant.encode(), value=encode(e))
-            if isinstance(e, TicketAssigned):
-                metrics.ASSIGNED.labels(e.department, e.strategy, e.channel).inc()
-                if e.waited_s == 0:
-                    metrics.INGEST_TO_ASSIGN.labels(e.channel).observe(
-                        max(0.0, time.time() - e.ingested_at)
-                    )
-                else:
-                    metrics.QUEUE_WAIT.labels(e.channel).observe(e.waited_s)
-            elif isinstance(e, TicketQueued):
-                metrics.QUEUED.labels(e.department, e.channel).inc()
-            elif isinstance(e, TicketUnroutable):
-                metrics.UNROUTABLE.labels(e.channel).inc()
-
-    def _write(t: Transition) -> None:
-        for k, a in t.agents.items():
-            agents_t[k] = a
-        for k, d in t.departments.items():
-            departments_t[k] = d
-        for k, tk in t.tickets.items():
-            tickets_t[k] = tk
-        for k, s in t.seen.items():
-            seen_t[k] = s
+                metrics.QUEUE_WAIT.labels(e.channel).observe(e.waited_s)
+        elif isinstance(e, TicketQueued):
+            metrics.QUEUED.labels(e.department, e.channel).inc()
+        elif isinstance(e, TicketUnroutable):
+            metrics.UNROUTABLE.labels(e.channel).inc()
 
     def snapshot(now: float) -> list[tuple[Any, ...]]:
         """Queue and agent gauges for the tenants whose partition this worker holds."""
@@ -274,13 +349,13 @@ def create_app(settings: Settings) -> DeskrouteApp:
             if home(tenant) not in owned:
                 continue
             for dept_id, members in cfg.department_agents.items():
-                dstate = departments_t.get(f"{tenant}{KEY_SEP}{dept_id}") or DepartmentState()
+                dstate = view.departments.get(state_key(tenant, dept_id)) or DepartmentState()
                 for channel in ("email", "social", "chat", "call"):
                     queue = dstate.queues.get(channel, ())
                     oldest = max(0.0, now - queue[0].enqueued_at) if queue else 0.0
                     free = held = cap = 0
                     for agent_id in members:
-                        a = agents_t.get(f"{tenant}{KEY_SEP}{agent_id}") or AgentState(agent_id)
+                        a = view.agents.get(state_key(tenant, agent_id)) or AgentState(agent_id)
                         c = a.capacity_override.get(
                             channel, cfg.agents[agent_id].capacity.get(channel, 0)
                         )
@@ -297,6 +372,40 @@ def create_app(settings: Settings) -> DeskrouteApp:
     async def metrics_view(web: Any, request: Any) -> Any:
         return web.bytes(
             generate_latest(metrics.REGISTRY), content_type="text/plain; version=0.0.4"
+        )
+
+    @app.page("/state/{tenant}")
+    async def state_view(web: Any, request: Any, tenant: str) -> Any:
+        """Live agents and queues of one tenant held by this worker, for people and tests."""
+        cfg = store.get(tenant)
+        if cfg is None:
+            return web.json({"error": f"unknown tenant {tenant!r}"}, status=404)
+        if home(tenant) not in {
+            tp.partition for tp in app.consumer.assignment() if tp.topic == topics.ROUTED
+        }:
+            return web.json({"error": f"tenant {tenant!r} is served by another worker"}, status=421)
+        agents = {}
+        for agent_id in cfg.agents:
+            a = view.agents.get(state_key(tenant, agent_id)) or AgentState(agent_id)
+            agents[agent_id] = {
+                "presence": a.presence,
+                "open_work": {ch: list(ids) for ch, ids in sorted(a.open_work.items()) if ids},
+                "capacity_override": a.capacity_override,
+            }
+        queues = {}
+        for dept_id in cfg.departments:
+            d = view.departments.get(state_key(tenant, dept_id)) or DepartmentState()
+            queues[dept_id] = {
+                "queues": {ch: [e.ticket_id for e in q] for ch, q in sorted(d.queues.items()) if q},
+                "cursors": d.cursors,
+            }
+        return web.json(
+            {
+                "tenant": tenant,
+                "config_version": cfg.version,
+                "agents": agents,
+                "departments": queues,
+            }
         )
 
     @app.page("/health/live")

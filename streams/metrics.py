@@ -173,3 +173,15 @@ class StateCollector(Collector):
 
     def describe(self) -> Iterable[GaugeMetricFamily]:
         return []
+
+
+REPLAYED = Counter(
+    "deskroute_replayed_events_total",
+    "Events read again after a restart and skipped because their effects were recorded.",
+    registry=REGISTRY,
+)
+RESENT_OUTPUTS = Counter(
+    "deskroute_resent_outputs_total",
+    "Output records sent again after recovery because their delivery was not confirmed.",
+    registry=REGISTRY,
+)

@@ -1,0 +1,204 @@
+"""All routing state of a partition in one Faust table, applied atomically per event.
+
+Why one table: Faust writes each table row to its changelog as a separate record,
+and different changelog topics are not ordered with respect to each other. A
+worker killed mid-event could leave, say, the ticket row written and the agent
+row not; after recovery the ticket looks handled and the agent's load is wrong.
+
+So every row of every kind lives in one table, and thus one changelog partition,
+where records keep their order. Each event's rows are followed by a *marker* row
+(one per partition) that records the source offsets applied so far and the
+output records the event produced. Recovery applies rows only up to the latest
+marker; rows after it belong to an event that did not finish and are dropped
+(and an abort marker is written so that a later recovery drops them too). The
+source offsets in the marker let the stage skip events already applied, and the
+outputs in the markers after the last committed consumer offset are sent again,
+so an output lost in the crash is never lost for good (consumers may see a
+repeat; every output carries the ticket id to deduplicate on).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import faust
+import orjson
+from faust.serializers import codecs
+from faust.types import TP, EventT
+
+from agents_state.model import AgentState, DepartmentState, TicketState
+from schemas.codec import builder_for
+
+log = logging.getLogger("deskroute.state")
+
+SEP = "\x1f"
+AGENT, DEPARTMENT, TICKET, SEEN, MARKER = "A", "D", "T", "S", "M"
+#: Markers kept in memory during recovery per partition, to resend their outputs.
+OUTBOX_LIMIT = 200_000
+
+
+def marker_key(partition: int) -> str:
+    return f"{MARKER}{SEP}{partition}"
+
+
+@dataclass(frozen=True, slots=True)
+class Marker:
+    """Progress of one partition: the last applied offset per source topic, the
+    event this marker closed, and what that event sent (topic, base64 key, value)."""
+
+    offsets: dict[str, int] = field(default_factory=dict)
+    topic: str = ""
+    offset: int = -1
+    outputs: tuple[tuple[str, str, str], ...] = ()
+    abort: bool = False
+
+    def applied(self, topic: str, offset: int) -> bool:
+        return offset <= self.offsets.get(topic, -1)
+
+    def after(self, topic: str, offset: int, outputs: tuple[tuple[str, str, str], ...]) -> Marker:
+        return Marker({**self.offsets, topic: offset}, topic, offset, outputs)
+
+
+def output(topic: str, key: bytes | None, value: bytes) -> tuple[str, str, str]:
+    return (topic, base64.b64encode(key or b"").decode("ascii"), value.decode("utf-8"))
+
+
+class StateCodec(codecs.Codec):
+    """Tags each value with its kind, so one changelog can hold every row type."""
+
+    _decoders: ClassVar[dict[bytes, Callable[[Any, str], Any]]] = {
+        b"A": builder_for(AgentState),
+        b"D": builder_for(DepartmentState),
+        b"T": builder_for(TicketState),
+    }
+
+    def _dumps(self, obj: Any) -> bytes:
+        if isinstance(obj, AgentState):
+            tag = b"A"
+        elif isinstance(obj, DepartmentState):
+            tag = b"D"
+        elif isinstance(obj, TicketState):
+            tag = b"T"
+        elif isinstance(obj, Marker):
+            tag = b"M"
+        else:
+            return b"S" + orjson.dumps(obj)
+        return tag + orjson.dumps(obj)
+
+    def _loads(self, s: bytes) -> Any:
+        tag, body = s[:1], orjson.loads(s[1:])
+        if tag == b"M":
+            return Marker(
+                dict(body["offsets"]),
+                str(body["topic"]),
+                int(body["offset"]),
+                tuple((str(t), str(k), str(v)) for t, k, v in body["outputs"]),
+                bool(body["abort"]),
+            )
+        if tag == b"S":
+            return body
+        return self._decoders[tag](body, tag.decode())
+
+
+class KeyCodec(codecs.Codec):
+    def _dumps(self, obj: Any) -> bytes:
+        return obj.encode("utf-8") if isinstance(obj, str) else bytes(obj)
+
+    def _loads(self, s: bytes) -> str:
+        return s.decode("utf-8")
+
+
+codecs.register("dr_state_key", KeyCodec())
+codecs.register("dr_state", StateCodec())
+
+
+class View:
+    """One kind of row, read by the key the pure core uses (``tenant SEP id``)."""
+
+    __slots__ = ("_get", "_prefix")
+
+    def __init__(self, table: Any, kind: str) -> None:
+        self._get = table.get
+        self._prefix = kind + SEP
+
+    def get(self, key: str, default: None = None) -> Any:
+        return self._get(self._prefix + key)
+
+
+class AtomicTable(faust.Table[str, Any]):
+    """A Faust table that recovers only whole events (see the module docstring)."""
+
+    def __post_init__(self) -> None:
+        self._pending: dict[int, list[EventT[Any]]] = {}
+        self._outbox: dict[int, deque[Marker]] = {}
+        self.resend: Callable[[list[tuple[str, str, str]]], Awaitable[None]] | None = None
+        self.committed_offsets: (
+            Callable[[set[int]], Awaitable[dict[tuple[str, int], int]]] | None
+        ) = None
+
+    def apply_changelog_batch(self, batch: Iterable[EventT[Any]]) -> None:
+        ready: list[EventT[Any]] = []
+        for event in batch:
+            partition = event.message.partition
+            pending = self._pending.setdefault(partition, [])
+            value = event.value
+            if isinstance(value, Marker):
+                if value.abort:
+                    pending.clear()
+                else:
+                    ready.extend(pending)
+                    pending.clear()
+                    if value.outputs:
+                        box = self._outbox.setdefault(partition, deque(maxlen=OUTBOX_LIMIT))
+                        box.append(value)
+                ready.append(event)
+            else:
+                pending.append(event)
+        if ready:
+            super().apply_changelog_batch(ready)
+
+    async def on_recovery_completed(self, active_tps: set[TP], standby_tps: set[TP]) -> None:
+        try:
+            await self._close_recovery({tp.partition for tp in active_tps})
+        except Exception:  # recovery must not die silently inside asyncio.wait
+            log.exception("state recovery close-out failed")
+            raise
+        finally:
+            await super().on_recovery_completed(active_tps, standby_tps)
+
+    async def _close_recovery(self, partitions: set[int]) -> None:
+        for partition, pending in self._pending.items():
+            if pending and partition in partitions:
+                last = self.data.get(marker_key(partition)) or Marker()
+                # Rows of an event that never finished: a later recovery must skip them too.
+                self.send_changelog(
+                    partition, marker_key(partition), Marker(last.offsets, abort=True)
+                )
+                log.warning(
+                    "dropped rows of an unfinished event",
+                    extra={"partition": partition, "rows": len(pending)},
+                )
+        self._pending.clear()
+        outbox, self._outbox = self._outbox, {}
+        if self.resend is None or self.committed_offsets is None or not outbox:
+            return
+        committed = await self.committed_offsets(partitions)
+        again: list[tuple[str, str, str]] = []
+        for partition, markers in outbox.items():
+            if partition not in partitions:
+                continue
+            for marker in markers:
+                # Events from the committed offset on are read again but skipped as
+                # applied: what they sent may not have reached the broker.
+                if marker.offset >= committed.get((marker.topic, partition), 0):
+                    again.extend(marker.outputs)
+        if again:
+            log.warning(
+                "resending outputs of events after the last commit", extra={"records": len(again)}
+            )
+            await self.resend(again)
