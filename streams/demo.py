@@ -75,6 +75,7 @@ class Tally:
     where_queued: dict[str, tuple[str, str]] = dataclasses.field(default_factory=dict)
     load: Counter[str] = dataclasses.field(default_factory=Counter)
     presence: dict[str, str] = dataclasses.field(default_factory=dict)
+    assigned_by_channel: Counter[str] = dataclasses.field(default_factory=Counter)
     assigned_times: deque[float] = dataclasses.field(default_factory=lambda: deque(maxlen=5000))
     latencies: deque[float] = dataclasses.field(default_factory=lambda: deque(maxlen=2000))
 
@@ -207,6 +208,7 @@ class Demo:
             if ev.ticket_id in t.where_queued:
                 t.queue[t.where_queued.pop(ev.ticket_id)] -= 1
             t.outcome[ev.ticket_id] = "assigned"
+            t.assigned_by_channel[ev.channel] += 1
             t.load[ev.agent_id] += 1
             t.assigned_times.append(time.monotonic())
             if ev.waited_s == 0:
@@ -260,7 +262,9 @@ def summary_line(tally: Tally, elapsed: float) -> str:
     return (
         f"summary: sent={tally.sent + tally.sent_bad} tickets={tally.sent} assigned={assigned} "
         f"queued={c['queued']} unroutable={c['unroutable']} deadlettered={c['deadlettered']} "
-        f"unaccounted={unaccounted} duration={elapsed:.1f}s"
+        f"unaccounted={unaccounted} duration={elapsed:.1f}s\n"
+        "assigned by channel: "
+        + " ".join(f"{ch}={tally.assigned_by_channel[ch]}" for ch in SOURCES)
     )
 
 
@@ -343,7 +347,7 @@ async def _run(
             file=out,
             flush=True,
         )
-        await _wait_ready(f"{base}/health/live", worker, 60.0)
+        await _wait_ready(f"{base}/health/ready", worker, 60.0)
         await consumer.start()
         await consumer.seek_to_end()
         await demo.producer.start()

@@ -29,7 +29,7 @@ from schemas.config_file import parse_config_text
 from schemas.tenant_config import TenantConfig
 from streams import topics
 from streams.admin import create_topics, producer, publish_config, wait_for_broker
-from streams.broker import EmbeddedBroker, free_port
+from streams.broker import EmbeddedBroker, die_with_parent, free_port
 from streams.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -199,6 +199,7 @@ class Cluster:
                 stdout=out,
                 stderr=out,
                 stdin=subprocess.DEVNULL,
+                preexec_fn=die_with_parent,
             )
         worker = Worker(proc, f"http://127.0.0.1:{port}", log)
         self.workers.append(worker)
