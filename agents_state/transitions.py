@@ -166,7 +166,7 @@ def on_ticket_routed(
         ev.department, dataclasses.replace(dept, queues={**dept.queues, ev.channel: queue})
     )
     # Waiting work is served first: the new ticket joined the queue in priority order.
-    _drain(tx, ev.department, ev.channel, now)
+    _drain(tx, (ev.department,), ev.channel, now)
     ticket = tx.ticket(ev.ticket_id)
     if ticket is not None and ticket.status == "queued":
         waiting = tx.department(ev.department).queues.get(ev.channel, ())
@@ -208,7 +208,8 @@ def on_agent_event(
             agent = dataclasses.replace(agent, presence=ev.presence, presence_since=ev.occurred_at)
             tx.put_agent(agent)
             if ev.presence == "online":
-                freed = sorted(configured.capacity)
+                channels = {*configured.capacity, *agent.capacity_override}
+                freed = sorted(c for c in channels if tx.capacity(agent, c) > 0)
         else:
             tx.out.noop = "presence unchanged"
     elif isinstance(ev, AgentCapacityChanged):
@@ -231,11 +232,7 @@ def on_agent_event(
                 tx.put_ticket(dataclasses.replace(ticket, status="finished", updated_at=now))
             freed = (channel,)
     for channel in freed:
-        # The department whose waiting work is most urgent / oldest is served first.
-        depts = [d for d in configured.departments if tx.department(d).queues.get(channel)]
-        depts.sort(key=lambda d: tx.department(d).queues[channel][0].sort_key())
-        for dept_id in depts:
-            _drain(tx, dept_id, channel, now)
+        _drain(tx, configured.departments, channel, now)
     return tx.out
 
 
@@ -261,73 +258,89 @@ def _candidates(tx: _Tx, dept_id: str, channel: str) -> tuple[list[Candidate], d
     return candidates, excluded
 
 
-def _drain(tx: _Tx, dept_id: str, channel: str, now: float) -> None:
-    """Assign the department's waiting work for one channel while anyone can take it."""
-    strategy = tx.config.departments[dept_id].strategy_for(channel)
+def _drain(tx: _Tx, dept_ids: Iterable[str], channel: str, now: float) -> None:
+    """Assign waiting work of one channel while anyone can take it.
+
+    Across several departments (an agent in more than one freed capacity) the most
+    urgent, then oldest, head is served first, one item at a time, so a department
+    with one urgent item does not get to empty its whole queue ahead of the others.
+    """
+    blocked: set[str] = set()
+    depts = [d for d in dict.fromkeys(dept_ids) if d in tx.config.departments]
     while True:
-        dept = tx.department(dept_id)
-        queue = dept.queues.get(channel, ())
-        if not queue:
+        heads = [
+            (queue[0].sort_key(), d)
+            for d in depts
+            if d not in blocked and (queue := tx.department(d).queues.get(channel))
+        ]
+        if not heads:
             return
-        head = queue[0]
-        candidates, excluded = _candidates(tx, dept_id, channel)
-        chosen = pick(
-            strategy, candidates, PickContext(head.ticket_id, dept.cursors.get(channel, -1))
+        _, dept_id = min(heads)
+        if not _assign_head(tx, dept_id, channel, now):
+            blocked.add(dept_id)
+
+
+def _assign_head(tx: _Tx, dept_id: str, channel: str, now: float) -> bool:
+    """Give the head of one queue to the agent the department's strategy picks."""
+    strategy = tx.config.departments[dept_id].strategy_for(channel)
+    dept = tx.department(dept_id)
+    queue = dept.queues[channel]
+    head = queue[0]
+    candidates, excluded = _candidates(tx, dept_id, channel)
+    chosen = pick(strategy, candidates, PickContext(head.ticket_id, dept.cursors.get(channel, -1)))
+    if chosen is None:
+        return False
+    winner = next(c for c in candidates if c.agent_id == chosen.agent_id)
+    agent = tx.agent(chosen.agent_id)
+    tx.put_agent(
+        dataclasses.replace(
+            agent,
+            open_work={
+                **agent.open_work,
+                channel: (*agent.open_work.get(channel, ()), head.ticket_id),
+            },
+            last_assigned_at=now,
         )
-        if chosen is None:
-            return
-        winner = next(c for c in candidates if c.agent_id == chosen.agent_id)
-        agent = tx.agent(chosen.agent_id)
-        tx.put_agent(
-            dataclasses.replace(
-                agent,
-                open_work={
-                    **agent.open_work,
-                    channel: (*agent.open_work.get(channel, ()), head.ticket_id),
-                },
-                last_assigned_at=now,
-            )
+    )
+    tx.put_department(
+        dept_id,
+        dataclasses.replace(
+            dept,
+            queues={**dept.queues, channel: queue[1:]},
+            cursors={**dept.cursors, channel: winner.order},
+        ),
+    )
+    ticket = tx.ticket(head.ticket_id)
+    if ticket is not None:
+        tx.put_ticket(
+            dataclasses.replace(ticket, status="assigned", agent_id=chosen.agent_id, updated_at=now)
         )
-        tx.put_department(
+    explanation = {
+        "config_version": tx.config.version,
+        "score": chosen.score,
+        "candidates": [
+            {"agent": c.agent_id, "load": c.load, "capacity": c.capacity}
+            for c in candidates[:EXPLAIN_LIMIT]
+        ],
+        "candidate_count": len(candidates),
+        "excluded": dict(list(excluded.items())[:EXPLAIN_LIMIT]),
+        "excluded_by_reason": dict(Counter(excluded.values())),
+    }
+    tx.out.emitted.append(
+        TicketAssigned(
+            head.ticket_id,
+            tx.tenant,
             dept_id,
-            dataclasses.replace(
-                dept,
-                queues={**dept.queues, channel: queue[1:]},
-                cursors={**dept.cursors, channel: winner.order},
-            ),
+            channel,  # type: ignore[arg-type]
+            chosen.agent_id,
+            strategy,
+            explanation,
+            head.ingested_at,
+            now,
+            max(0.0, now - head.enqueued_at),
         )
-        ticket = tx.ticket(head.ticket_id)
-        if ticket is not None:
-            tx.put_ticket(
-                dataclasses.replace(
-                    ticket, status="assigned", agent_id=chosen.agent_id, updated_at=now
-                )
-            )
-        explanation = {
-            "config_version": tx.config.version,
-            "score": chosen.score,
-            "candidates": [
-                {"agent": c.agent_id, "load": c.load, "capacity": c.capacity}
-                for c in candidates[:EXPLAIN_LIMIT]
-            ],
-            "candidate_count": len(candidates),
-            "excluded": dict(list(excluded.items())[:EXPLAIN_LIMIT]),
-            "excluded_by_reason": dict(Counter(excluded.values())),
-        }
-        tx.out.emitted.append(
-            TicketAssigned(
-                head.ticket_id,
-                tx.tenant,
-                dept_id,
-                channel,  # type: ignore[arg-type]
-                chosen.agent_id,
-                strategy,
-                explanation,
-                head.ingested_at,
-                now,
-                max(0.0, now - head.enqueued_at),
-            )
-        )
+    )
+    return True
 
 
 def _why_nobody(excluded: dict[str, str], position: int) -> str:

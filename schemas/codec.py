@@ -113,7 +113,7 @@ def decode_as(cls: type[T], raw: bytes) -> T:
 def from_mapping(cls: type[T], obj: Mapping[str, Any]) -> T:
     """Build a record from a parsed JSON object, checking version and field types."""
     version = obj.get("v", cls.VERSION)  # type: ignore[attr-defined]
-    if version != cls.VERSION:  # type: ignore[attr-defined]
+    if type(version) is not int or version != cls.VERSION:  # type: ignore[attr-defined]
         raise DecodeError(
             "unsupported_version",
             f"{cls.__name__} v={version!r}, this reader knows v={cls.VERSION}",  # type: ignore[attr-defined]

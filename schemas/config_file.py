@@ -51,34 +51,74 @@ def load_config_file(path: str | Path, version: int = 1) -> TenantConfig:
 
 
 def parse_config_text(text: str, filename: str, version: int = 1) -> TenantConfig:
+    if filename.endswith(".json") or text.lstrip().startswith("{"):
+        # JSON allows tabs between tokens, YAML does not; a tab inside a JSON string
+        # must be escaped, so every literal tab in valid JSON is plain whitespace.
+        text = text.replace("\t", " ")
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)  # JSON is YAML too
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 0
         raise ConfigError([ConfigProblem(filename, line, "<syntax>", str(exc))]) from None
-    lines: dict[str, int] = {}
-    data = _plain(node, "", lines) if node is not None else None
-    checker = _Checker(filename, lines)
+    reader = _Reader(filename)
+    data = reader.plain(node, "") if node is not None else None
+    checker = _Checker(filename, reader.lines)
+    checker.problems.extend(reader.problems)
     config = checker.tenant(data, version)
     if checker.problems or config is None:
         raise ConfigError(checker.problems)
     return config
 
 
-def _plain(node: yaml.Node, path: str, lines: dict[str, int]) -> Any:
-    """Turn a composed YAML node into plain data, remembering each path's line."""
-    lines[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        out: dict[str, Any] = {}
-        for key_node, value_node in node.value:
-            key = str(key_node.value)
-            sub = f"{path}.{key}" if path else key
-            out[key] = _plain(value_node, sub, lines)
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_plain(v, f"{path}[{i}]", lines) for i, v in enumerate(node.value)]
-    return _SCALARS.construct_object(node, deep=True)  # safe tags only: int, bool, str ...
+class _Reader:
+    """Turns composed YAML nodes into plain data, remembering each path's line.
+
+    Problems found here (a key given twice, a value no safe tag can build, an
+    alias that contains itself) are collected, not raised, so that they are
+    reported together with every other problem of the file.
+    """
+
+    def __init__(self, filename: str) -> None:
+        self.filename = filename
+        self.lines: dict[str, int] = {}
+        self.problems: list[ConfigProblem] = []
+        self._open: set[int] = set()
+
+    def problem(self, line: int, path: str, message: str) -> None:
+        self.problems.append(ConfigProblem(self.filename, line, path or "<top>", message))
+
+    def plain(self, node: yaml.Node, path: str) -> Any:
+        line = node.start_mark.line + 1
+        self.lines[path] = line
+        if id(node) in self._open:
+            self.problem(line, path, "alias refers to itself")
+            return None
+        if isinstance(node, yaml.MappingNode):
+            self._open.add(id(node))
+            out: dict[str, Any] = {}
+            for key_node, value_node in node.value:
+                key = str(key_node.value)
+                sub = f"{path}.{key}" if path else key
+                if key in out:
+                    self.problem(
+                        key_node.start_mark.line + 1,
+                        sub,
+                        "given more than once (a later value would silently win)",
+                    )
+                out[key] = self.plain(value_node, sub)
+            self._open.discard(id(node))
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            self._open.add(id(node))
+            items = [self.plain(v, f"{path}[{i}]") for i, v in enumerate(node.value)]
+            self._open.discard(id(node))
+            return items
+        try:
+            return _SCALARS.construct_object(node, deep=True)  # safe tags only
+        except (yaml.YAMLError, ValueError, TypeError) as exc:
+            self.problem(line, path, f"unreadable value: {exc}".replace("\n", " "))
+            return None
 
 
 _SCALARS = yaml.constructor.SafeConstructor()
@@ -175,7 +215,7 @@ class _Checker:
         default = self.string(top, "default_department", "", required=False)
         if default and default not in departments:
             self.err("default_department", f"unknown department {default!r}")
-        if not departments and "departments" in top:
+        if not top.get("departments"):
             self.err("departments", "at least one department is needed")
         return TenantConfig(tenant, version, departments, agents, tuple(rules), default)
 
@@ -217,6 +257,8 @@ class _Checker:
         for i, d in enumerate(depts):
             if d not in departments:
                 self.err(f"{path}.departments[{i}]", f"unknown department {d!r}")
+            if d in depts[:i]:
+                self.err(f"{path}.departments[{i}]", f"department {d!r} listed twice")
         capacity: dict[str, int] = {}
         raw = m.get("capacity", {})
         if isinstance(raw, dict):

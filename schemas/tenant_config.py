@@ -64,10 +64,35 @@ class TenantConfig:
         """Agents of each department in config order (the round-robin order)."""
         out: dict[str, list[str]] = {d: [] for d in self.departments}
         for agent in self.agents.values():
-            for dept in agent.departments:
+            for dept in dict.fromkeys(agent.departments):  # a repeated membership counts once
                 if dept in out:
                     out[dept].append(agent.id)
         return {d: tuple(ids) for d, ids in out.items()}
+
+    def problems(self) -> list[str]:
+        """What makes this config unusable, for configs that did not come from a file
+        (the config topic carries whatever a producer wrote)."""
+        found: list[str] = []
+        if not self.departments:
+            found.append("no departments")
+        for dept in self.departments.values():
+            for channel, strategy in {"*": dept.strategy, **dept.strategies}.items():
+                if strategy not in STRATEGIES:
+                    found.append(f"department {dept.id}: unknown strategy {strategy!r} ({channel})")
+        for agent in self.agents.values():
+            found += [
+                f"agent {agent.id}: unknown department {d!r}"
+                for d in agent.departments
+                if d not in self.departments
+            ]
+        found += [
+            f"rule {r.name}: unknown department {r.department!r}"
+            for r in self.rules
+            if r.department not in self.departments
+        ]
+        if self.default_department and self.default_department not in self.departments:
+            found.append(f"default department {self.default_department!r} is unknown")
+        return found
 
     def summary(self) -> dict[str, Any]:
         return {

@@ -38,6 +38,11 @@ class ConfigStore:
             metrics.CONFIG_REJECTED.inc()
             log.error("config record rejected", extra={"reason": exc.reason, "detail": exc.detail})
             return
+        problems = cfg.problems()
+        if problems:
+            metrics.CONFIG_REJECTED.inc()
+            log.error("config record rejected", extra={"tenant": cfg.tenant, "problems": problems})
+            return
         current = self.configs.get(cfg.tenant)
         if current is not None and current.version >= cfg.version:
             return

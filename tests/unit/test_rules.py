@@ -1,0 +1,226 @@
+"""Department transfer: first matching rule wins, else the default department, else nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import orjson
+import pytest
+
+from agents_state import MemoryState, on_ticket_routed
+from rules import RouteDecision, route
+from rules.engine import DEFAULT_RULE, matches
+from schemas.codec import encode
+from schemas.config_file import load_config_file
+from schemas.events import Channel, Customer, InboundReceived, TicketRouted, TicketUnroutable
+from schemas.tenant_config import DepartmentConfig, RuleConfig, TenantConfig
+from streams import topics
+from streams.rule_stage import Rejected, route_record
+
+from .builders import DEMO_CONFIG
+
+
+def inbound(
+    channel: Channel = "email",
+    source: str = "email:help@acme.example",
+    tenant: str = "acme",
+    event_id: str = "in-1",
+    priority: int = 3,
+) -> InboundReceived:
+    return InboundReceived(
+        event_id, tenant, channel, source, "conv", Customer("c"), 100.0, priority=priority
+    )
+
+
+def config(*rules: RuleConfig, default: str = "") -> TenantConfig:
+    depts = {d: DepartmentConfig(d) for d in ("sales", "support", "billing", "tech")}
+    return TenantConfig("acme", 9, depts, {}, rules, default)
+
+
+def test_first_match_wins() -> None:
+    cfg = config(
+        RuleConfig("first", "billing", channel=("email",)),
+        RuleConfig("second", "sales", channel=("email",)),
+        RuleConfig("catch-all", "support"),
+    )
+    assert route(cfg, inbound("email")) == RouteDecision("billing", "first")
+    assert route(cfg, inbound("chat", "chat:web")) == RouteDecision("support", "catch-all")
+
+
+def test_rule_order_not_specificity_decides() -> None:
+    cfg = config(
+        RuleConfig("broad", "support", channel=("email",)),
+        RuleConfig("narrow", "billing", channel=("email",), source=("email:billing@acme",)),
+    )
+    assert route(cfg, inbound("email", "email:billing@acme")).rule == "broad"
+
+
+@pytest.mark.parametrize(
+    ("channel", "expected"),
+    [("email", "billing"), ("social", "billing"), ("chat", "support"), ("call", "support")],
+)
+def test_channel_condition(channel: Channel, expected: str) -> None:
+    cfg = config(RuleConfig("r", "billing", channel=("email", "social")), default="support")
+    assert route(cfg, inbound(channel, f"{channel}:x")).department == expected
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("email:billing@acme", "billing"),
+        ("email:invoices@acme", "billing"),
+        ("email:billing@acme.evil", "support"),
+        ("email:BILLING@acme", "support"),
+        ("", "support"),
+    ],
+)
+def test_source_is_an_exact_match(source: str, expected: str) -> None:
+    cfg = config(
+        RuleConfig("r", "billing", source=("email:billing@acme", "email:invoices@acme")),
+        default="support",
+    )
+    assert route(cfg, inbound("email", source)).department == expected
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("email:tech", "tech"),
+        ("email:tech-support@acme", "tech"),
+        ("email:it@acme", "tech"),
+        ("email:support-tech@acme", "support"),
+        ("chat:tech", "support"),
+    ],
+)
+def test_source_prefix(source: str, expected: str) -> None:
+    cfg = config(
+        RuleConfig("r", "tech", source_prefix=("email:tech", "email:it@")), default="support"
+    )
+    assert route(cfg, inbound("email", source)).department == expected
+
+
+def test_all_conditions_must_hold() -> None:
+    rule = RuleConfig("r", "tech", channel=("email",), source_prefix=("email:tech",))
+    assert matches(rule, inbound("email", "email:tech@acme"))
+    assert not matches(rule, inbound("chat", "email:tech@acme"))
+    assert not matches(rule, inbound("email", "email:sales@acme"))
+
+
+def test_a_rule_without_conditions_matches_everything() -> None:
+    rule = RuleConfig("any", "support")
+    for channel in ("email", "social", "chat", "call"):
+        assert matches(rule, inbound(channel, ""))
+
+
+def test_default_department() -> None:
+    cfg = config(RuleConfig("r", "sales", channel=("chat",)), default="support")
+    decision = route(cfg, inbound("email"))
+    assert decision == RouteDecision("support", DEFAULT_RULE)
+    assert decision.reason == ""
+
+
+def test_no_match_and_no_default() -> None:
+    cfg = config(RuleConfig("r", "sales", channel=("chat",)))
+    decision = route(cfg, inbound("email"))
+    assert decision.department is None
+    assert decision.rule == ""
+    assert decision.reason  # says why, for the unroutable event
+
+
+def test_no_rules_at_all() -> None:
+    assert route(config(default="sales"), inbound()).department == "sales"
+    assert route(config(), inbound()).department is None
+
+
+@pytest.mark.parametrize(
+    ("channel", "source", "department", "rule"),
+    [
+        ("email", "email:billing@demo.example", "billing", "billing-mailbox"),
+        ("email", "email:invoices@demo.example", "billing", "billing-mailbox"),
+        ("chat", "chat:pricing", "sales", "sales-chat-button"),
+        ("call", "call:+15550100", "sales", "sales-hotline"),
+        ("call", "call:+15550199", "technical", "tech-hotline"),
+        ("email", "email:tech-help@demo.example", "technical", "tech-mailbox"),
+        ("social", "social:facebook", "support", "social-to-support"),
+        ("chat", "chat:help", "support", DEFAULT_RULE),
+        ("email", "email:hello@demo.example", "support", DEFAULT_RULE),
+        ("chat", "email:billing@demo.example", "support", DEFAULT_RULE),
+    ],
+)
+def test_demo_rules(channel: Channel, source: str, department: str, rule: str) -> None:
+    decision = route(load_config_file(DEMO_CONFIG), inbound(channel, source))
+    assert decision == RouteDecision(department, rule)
+
+
+# --- the rule stage's decode-and-route step --------------------------------------------
+
+
+def _config_for(cfg: TenantConfig) -> Callable[[str], TenantConfig | None]:
+    def lookup(tenant: str) -> TenantConfig | None:
+        return cfg if tenant == cfg.tenant else None
+
+    return lookup
+
+
+def test_route_record_routes() -> None:
+    cfg = config(RuleConfig("r", "billing", channel=("email",)))
+    ev = inbound("email", priority=2)
+    out = route_record(encode(ev), topics.INBOUND["email"], _config_for(cfg), 150.0, 151.0)
+    assert out == TicketRouted(
+        ticket_id="in-1",
+        tenant="acme",
+        channel="email",
+        source=ev.source,
+        conversation_id="conv",
+        department="billing",
+        rule="r",
+        config_version=9,
+        priority=2,
+        received_at=100.0,
+        ingested_at=150.0,
+        routed_at=151.0,
+        reason="",
+    )
+
+
+def test_route_record_without_a_department_becomes_unroutable() -> None:
+    cfg = config(RuleConfig("r", "billing", channel=("email",)))
+    out = route_record(
+        encode(inbound("chat", "chat:x")), topics.INBOUND["chat"], _config_for(cfg), 1.0, 2.0
+    )
+    assert isinstance(out, TicketRouted)
+    assert out.department == ""
+    assert out.reason
+    t = on_ticket_routed(MemoryState(), cfg, out, 3.0)
+    (ev,) = t.emitted
+    assert isinstance(ev, TicketUnroutable)
+    assert ev.reason == out.reason
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"{not json", "malformed_json"),
+        (b"[]", "not_an_object"),
+        (encode(TicketUnroutable("t", "acme", "chat", "x", 1.0)), "unknown_type"),
+        (orjson.dumps({"type": "InboundReceived", "event_id": "x"}), "missing_field"),
+    ],
+)
+def test_route_record_rejects_bad_input(raw: bytes, reason: str) -> None:
+    out = route_record(raw, topics.INBOUND["chat"], _config_for(config()), 1.0, 2.0)
+    assert isinstance(out, Rejected)
+    assert out.reason == reason
+    assert out.detail
+
+
+def test_route_record_rejects_wrong_channel_for_topic() -> None:
+    raw = encode(inbound("chat", "chat:x"))
+    out = route_record(raw, topics.INBOUND["email"], _config_for(config()), 1.0, 2.0)
+    assert isinstance(out, Rejected)
+    assert out.reason == "wrong_channel"
+
+
+def test_route_record_rejects_unknown_tenant() -> None:
+    raw = encode(inbound(tenant="globex"))
+    out = route_record(raw, topics.INBOUND["email"], _config_for(config()), 1.0, 2.0)
+    assert out == Rejected("unknown_tenant", "tenant 'globex' has no config")
