@@ -1,6 +1,6 @@
 # deskroute — `make help` lists the targets.
 SHELL := /bin/bash
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 DURATION ?= 0
@@ -10,7 +10,8 @@ PYTEST_ARGS ?=
 .DEFAULT_GOAL := help
 
 $(BIN)/python:
-	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "deskroute needs $(PYTHON) on PATH" >&2; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null || \
+		{ echo "deskroute needs Python 3.11 (python3.11 on PATH, or PYTHON=...)" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
@@ -31,8 +32,9 @@ run: $(VENV)/.installed ## Embedded broker + worker + sample traffic, routing li
 	$(BIN)/deskroute run --duration $(DURATION) --rate $(RATE)
 
 .PHONY: test
-test: $(VENV)/.installed ## Run the whole test suite (unit, integration on the embedded broker, e2e).
+test: $(VENV)/.installed ## The whole suite: unit, integration on the embedded broker, e2e, then lint.
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory lint
 
 .PHONY: lint
 lint: $(VENV)/.installed ## ruff and strict mypy on the packages.
