@@ -1,0 +1,1 @@
+"""The ingest gateway: channel webhooks over HTTP in, acknowledged Kafka records out."""
