@@ -82,6 +82,24 @@ def cmd_broker(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_parse(args: argparse.Namespace) -> int:
+    from adapters.cli import run_parse
+
+    return run_parse(args.channel, args.file, args.header, args.tenant)
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from adapters.cli import run_publish
+
+    return run_publish(_settings(), args.channel, args.path, args.header, args.tenant)
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from gateway.cli import run_ingest
+
+    return run_ingest(_settings(), args.config)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="deskroute", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -116,6 +134,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.add_argument("--version", type=int, required=True, help="config version (must increase)")
     p.set_defaults(fn=cmd_config_apply)
+
+    from adapters.cli import CHANNELS
+
+    p = sub.add_parser(
+        "parse", help="show the canonical event(s) of a payload, or why it is refused"
+    )
+    p.add_argument("channel", choices=CHANNELS)
+    p.add_argument("file", help="payload file ('-' reads standard input)")
+    p.add_argument("--header", action="append", default=[], metavar="NAME:VALUE")
+    p.add_argument("--tenant", default="demo")
+    p.set_defaults(fn=cmd_parse)
+    p = sub.add_parser("publish", help="parse payloads and publish them to the inbound topics")
+    p.add_argument("channel", choices=CHANNELS)
+    p.add_argument("path", help="file of one payload per line, a raw email, or a folder of .eml")
+    p.add_argument("--header", action="append", default=[], metavar="NAME:VALUE")
+    p.add_argument("--tenant", default="demo")
+    p.set_defaults(fn=cmd_publish)
+    p = sub.add_parser("ingest", help="run the ingest gateway (HTTP webhooks -> inbound topics)")
+    p.add_argument("--config", default="", help="gateway YAML (default: DESKROUTE_GATEWAY_CONFIG)")
+    p.set_defaults(fn=cmd_ingest)
     return parser
 
 

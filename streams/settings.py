@@ -41,6 +41,17 @@ class Settings:
     rebalance_timeout_s: float = 5.0
     #: Inbound records larger than this are dead-lettered unread.
     max_record_bytes: int = 1 << 20
+    #: The ingest gateway (``deskroute ingest``): where it listens.
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = 6067
+    #: YAML file of tenants and their channel secrets (``deskroute ingest`` needs it).
+    gateway_config: str = ""
+    #: Larger request bodies get 413; raw mail with attachments is what needs room.
+    gateway_max_body_bytes: int = 25 << 20
+    #: How long a request waits for the broker's acknowledgement before it gets 503.
+    gateway_publish_timeout_s: float = 10.0
+    #: ``Retry-After`` (seconds) sent with 503 when the broker is unreachable.
+    gateway_retry_after_s: int = 5
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -67,6 +78,8 @@ class Settings:
             raise SettingsError("DESKROUTE_PARTITIONS: must be at least 1")
         if not 0 < self.web_port < 65536:
             raise SettingsError(f"DESKROUTE_WEB_PORT: {self.web_port} is not a port")
+        if not 0 < self.gateway_port < 65536:
+            raise SettingsError(f"DESKROUTE_GATEWAY_PORT: {self.gateway_port} is not a port")
         if self.log_level.lower() not in {"debug", "info", "warning", "error"}:
             raise SettingsError(f"DESKROUTE_LOG_LEVEL: {self.log_level!r} is not a level")
 
