@@ -32,12 +32,14 @@ from agents_state import (
 from agents_state.transitions import Readable, Transition
 from schemas.codec import DecodeError, decode_as, encode
 from schemas.events import (
-    AgentEvent,
+    AgentCapacityChanged,
+    AgentPresenceChanged,
     EventDeadLettered,
     TicketAssigned,
     TicketQueued,
     TicketRouted,
     TicketUnroutable,
+    WorkFinished,
 )
 from streams import metrics, topics
 from streams.config_store import ConfigStore
@@ -59,6 +61,9 @@ from streams.state_table import (
 
 log = logging.getLogger("deskroute.worker")
 
+#: What the assignment stage reads from its one input topic.
+AssignmentInput = TicketRouted | AgentPresenceChanged | AgentCapacityChanged | WorkFinished
+
 _OUTPUT_TOPIC = {
     TicketAssigned: topics.ASSIGNED,
     TicketQueued: topics.QUEUED,
@@ -72,6 +77,9 @@ class DeskrouteApp(faust.App):
 
     def _new_transport(self) -> Any:
         return Transport(self.conf.broker_consumer, self)
+
+    def _new_producer_transport(self) -> Any:
+        return Transport(self.conf.broker_producer, self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +128,11 @@ def create_app(settings: Settings) -> DeskrouteApp:
         return app.topic(*names, key_serializer="raw", value_serializer="raw", partitions=n)
 
     inbound = raw_topic(*topics.INBOUND.values())
-    assign_in = raw_topic(topics.ROUTED, topics.AGENT_EVENTS)
+    # The assignment stage reads ONE topic: a replay after a crash must see its
+    # records in the order they were first applied, and Kafka orders records only
+    # within a topic partition. Agent events are relayed into it unchanged.
+    assign_in = raw_topic(topics.ROUTED)
+    agent_events = raw_topic(topics.AGENT_EVENTS)
     out = {
         name: raw_topic(name)
         for name in (
@@ -213,11 +225,7 @@ def create_app(settings: Settings) -> DeskrouteApp:
         admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
         await admin.start()
         try:
-            tps = [
-                TopicPartition(t, p)
-                for t in (topics.ROUTED, topics.AGENT_EVENTS)
-                for p in partitions
-            ]
+            tps = [TopicPartition(t, p) for t in (topics.ROUTED,) for p in partitions]
             got = await admin.list_consumer_group_offsets(settings.app_id, partitions=tps)
         finally:
             await admin.close()
@@ -255,13 +263,24 @@ def create_app(settings: Settings) -> DeskrouteApp:
             await out[topics.ROUTED].send(key=result.tenant.encode(), value=encode(result))
             metrics.STAGE_SECONDS.labels("rules").observe(time.perf_counter() - started)
 
+    @app.agent(agent_events)
+    async def agent_event_relay(stream: Any) -> None:
+        """Forward agent events, undecoded, to the partition of the same number."""
+        async for event in stream.events():
+            msg = event.message
+            await out[topics.ROUTED].send(
+                key=msg.key,
+                value=msg.value,
+                partition=msg.partition,
+                headers=[
+                    ("deskroute-relayed-from", f"{msg.topic}:{msg.partition}:{msg.offset}".encode())
+                ],
+            )
+
     def decide(msg: Any) -> tuple[list[tuple[str, bytes | None, bytes]], Transition | None]:
         """Decode one assignment-stage record and run the core: (outputs, rows to write)."""
         try:
-            if msg.topic == topics.ROUTED:
-                ev: Any = decode_as(TicketRouted, msg.value or b"")
-            else:
-                ev = decode_as(AgentEvent, msg.value or b"")  # type: ignore[arg-type]
+            ev: Any = decode_as(AssignmentInput, msg.value or b"")  # type: ignore[arg-type]
         except DecodeError as exc:
             return [dead_letter(msg, exc.reason, exc.detail)], None
         config = store.get(ev.tenant)

@@ -185,3 +185,8 @@ RESENT_OUTPUTS = Counter(
     "Output records sent again after recovery because their delivery was not confirmed.",
     registry=REGISTRY,
 )
+STATE_BEHIND_COMMIT = Counter(
+    "deskroute_state_behind_commit_total",
+    "Recoveries that found offsets committed beyond the recorded state (lost effects).",
+    registry=REGISTRY,
+)

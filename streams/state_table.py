@@ -33,6 +33,7 @@ from faust.types import TP, EventT
 
 from agents_state.model import AgentState, DepartmentState, TicketState
 from schemas.codec import builder_for
+from streams import metrics
 
 log = logging.getLogger("deskroute.state")
 
@@ -185,9 +186,25 @@ class AtomicTable(faust.Table[str, Any]):
                 )
         self._pending.clear()
         outbox, self._outbox = self._outbox, {}
-        if self.resend is None or self.committed_offsets is None or not outbox:
+        if self.committed_offsets is None or not partitions:
             return
         committed = await self.committed_offsets(partitions)
+        for (topic, partition), offset in committed.items():
+            marker = self.data.get(marker_key(partition)) or Marker()
+            if offset > marker.offsets.get(topic, -1) + 1:
+                # Offsets were committed for events whose rows never reached the
+                # changelog: their effects are lost. Should not happen (the producer
+                # is flushed before every commit); if it does, say so loudly.
+                metrics.STATE_BEHIND_COMMIT.inc()
+                log.error(
+                    "state is behind the committed offset",
+                    extra={
+                        "topic": topic,
+                        "partition": partition,
+                        "committed": offset,
+                        "applied": marker.offsets.get(topic, -1),
+                    },
+                )
         again: list[tuple[str, str, str]] = []
         for partition, markers in outbox.items():
             if partition not in partitions:
@@ -197,7 +214,7 @@ class AtomicTable(faust.Table[str, Any]):
                 # applied: what they sent may not have reached the broker.
                 if marker.offset >= committed.get((marker.topic, partition), 0):
                     again.extend(marker.outputs)
-        if again:
+        if again and self.resend is not None:
             log.warning(
                 "resending outputs of events after the last commit", extra={"records": len(again)}
             )

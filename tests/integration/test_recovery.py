@@ -72,6 +72,16 @@ def workload(tenant: str, rng: random.Random, n: int) -> list[tuple[str, Any]]:
     return items
 
 
+def differences(a: Any, b: Any, path: str = "") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [
+            d
+            for k in sorted(set(a) | set(b))
+            for d in differences(a.get(k), b.get(k), f"{path}/{k}")
+        ]
+    return [] if a == b else [f"{path}: before {a!r}, after {b!r}"]
+
+
 def test_state_recovered_exactly_after_sigkill(tmp_path: Path) -> None:
     rng = random.Random(42)
 
@@ -123,11 +133,16 @@ def test_state_recovered_exactly_after_sigkill(tmp_path: Path) -> None:
                 # The second worker rebuilds state from the changelog (whole events only)
                 # and replays what was read after it; deterministic handling brings it
                 # back to exactly the state the killed worker had.
-                await eventually(
-                    lambda: {t: second.state(t) for t in TENANTS} == before,
-                    60,
-                    "recovered state equal to the state before the kill",
-                )
+                try:
+                    await eventually(
+                        lambda: {t: second.state(t) for t in TENANTS} == before,
+                        60,
+                        "recovered state equal to the state before the kill",
+                    )
+                except AssertionError:
+                    after = {t: second.state(t) for t in TENANTS}
+                    raise AssertionError("\n".join(differences(before, after))) from None
+                assert second.metric("deskroute_state_behind_commit_total") == 0
                 # Outputs may repeat after a crash, but never name a second agent.
                 agents_of: dict[str, set[str]] = {}
                 for a in out.of(TicketAssigned):
