@@ -9,8 +9,10 @@ each event with a marker row (see :mod:`streams.state_table`).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
+import signal
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -215,10 +217,11 @@ def create_app(settings: Settings) -> DeskrouteApp:
 
     async def resend(records: list[tuple[str, str, str]]) -> None:
         for topic, key_b64, value in records:
+            # Handed to the client, not awaited: recovery must not wait on the broker;
+            # the next commit's flush covers them.
             await app.producer.send(
                 topic, base64.b64decode(key_b64) or None, value.encode(), None, None, None
             )
-        await app.producer.flush()
         metrics.RESENT_OUTPUTS.inc(len(records))
 
     async def committed_offsets(partitions: set[int]) -> dict[tuple[str, int], int]:
@@ -233,6 +236,23 @@ def create_app(settings: Settings) -> DeskrouteApp:
 
     state.resend = resend
     state.committed_offsets = committed_offsets
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def dump_tasks_on_sigusr1() -> None:
+        """``kill -USR1 <worker>`` writes every asyncio task's stack to the log."""
+
+        def dump() -> None:
+            for task in asyncio.all_tasks():
+                chain: list[str] = []
+                coro: Any = task.get_coro()
+                while coro is not None:
+                    frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+                    if frame is not None:
+                        chain.append(f"{frame.f_code.co_name}:{frame.f_lineno}")
+                    coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+                log.warning("task %s: %s", task.get_name(), " -> ".join(chain))
+
+        asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, dump)
 
     @app.task  # type: ignore[untyped-decorator]
     async def follow_configs() -> None:
@@ -277,7 +297,9 @@ def create_app(settings: Settings) -> DeskrouteApp:
                 ],
             )
 
-    def decide(msg: Any) -> tuple[list[tuple[str, bytes | None, bytes]], Transition | None]:
+    def decide(
+        msg: Any, now: float
+    ) -> tuple[list[tuple[str, bytes | None, bytes]], Transition | None]:
         """Decode one assignment-stage record and run the core: (outputs, rows to write)."""
         try:
             ev: Any = decode_as(AssignmentInput, msg.value or b"")  # type: ignore[arg-type]
@@ -298,10 +320,10 @@ def create_app(settings: Settings) -> DeskrouteApp:
                 )
             ], None
         if isinstance(ev, TicketRouted):
-            t = on_ticket_routed(view, config, ev, msg.timestamp)
+            t = on_ticket_routed(view, config, ev, now)
             stage = "assignment"
         else:
-            t = on_agent_event(view, config, ev, msg.timestamp)
+            t = on_agent_event(view, config, ev, now)
             stage = "agent_events"
         if t.duplicate:
             metrics.DUPLICATES.labels(stage).inc()
@@ -330,7 +352,8 @@ def create_app(settings: Settings) -> DeskrouteApp:
                 # Read again after a restart; its rows and outputs are already recorded.
                 metrics.REPLAYED.inc()
                 continue
-            outputs, t = decide(msg)
+            now = marker.now(msg.timestamp)
+            outputs, t = decide(msg, now)
             for topic, key, value in outputs:
                 await out[topic].send(key=key, value=value)
             if t is not None:
@@ -343,7 +366,9 @@ def create_app(settings: Settings) -> DeskrouteApp:
                     for k, v in rows.items():
                         state[prefix + k] = v
             # Last, in the same changelog partition: the event is complete.
-            state[mkey] = marker.after(msg.topic, msg.offset, tuple(output(*o) for o in outputs))
+            state[mkey] = marker.after(
+                msg.topic, msg.offset, now, tuple(output(*o) for o in outputs)
+            )
             metrics.STAGE_SECONDS.labels("assignment").observe(time.perf_counter() - started)
 
     def _count(e: Any) -> None:
@@ -418,9 +443,12 @@ def create_app(settings: Settings) -> DeskrouteApp:
                 "queues": {ch: [e.ticket_id for e in q] for ch, q in sorted(d.queues.items()) if q},
                 "cursors": d.cursors,
             }
+        applied = state.get(marker_key(home(tenant))) or Marker()
         return web.json(
             {
                 "tenant": tenant,
+                "partition": home(tenant),
+                "applied_offsets": applied.offsets,
                 "config_version": cfg.version,
                 "agents": agents,
                 "departments": queues,

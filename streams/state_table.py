@@ -53,6 +53,9 @@ class Marker:
     event this marker closed, and what that event sent (topic, base64 key, value)."""
 
     offsets: dict[str, int] = field(default_factory=dict)
+    #: The stage's clock: never behind a record it applied, so a record with an
+    #: older timestamp (a late producer) cannot make time run backwards.
+    clock: float = 0.0
     topic: str = ""
     offset: int = -1
     outputs: tuple[tuple[str, str, str], ...] = ()
@@ -61,8 +64,13 @@ class Marker:
     def applied(self, topic: str, offset: int) -> bool:
         return offset <= self.offsets.get(topic, -1)
 
-    def after(self, topic: str, offset: int, outputs: tuple[tuple[str, str, str], ...]) -> Marker:
-        return Marker({**self.offsets, topic: offset}, topic, offset, outputs)
+    def now(self, timestamp: float) -> float:
+        return max(self.clock, timestamp)
+
+    def after(
+        self, topic: str, offset: int, now: float, outputs: tuple[tuple[str, str, str], ...]
+    ) -> Marker:
+        return Marker({**self.offsets, topic: offset}, now, topic, offset, outputs)
 
 
 def output(topic: str, key: bytes | None, value: bytes) -> tuple[str, str, str]:
@@ -96,6 +104,7 @@ class StateCodec(codecs.Codec):
         if tag == b"M":
             return Marker(
                 dict(body["offsets"]),
+                float(body["clock"]),
                 str(body["topic"]),
                 int(body["offset"]),
                 tuple((str(t), str(k), str(v)) for t, k, v in body["outputs"]),
@@ -178,7 +187,7 @@ class AtomicTable(faust.Table[str, Any]):
                 last = self.data.get(marker_key(partition)) or Marker()
                 # Rows of an event that never finished: a later recovery must skip them too.
                 self.send_changelog(
-                    partition, marker_key(partition), Marker(last.offsets, abort=True)
+                    partition, marker_key(partition), Marker(last.offsets, last.clock, abort=True)
                 )
                 log.warning(
                     "dropped rows of an unfinished event",

@@ -24,7 +24,7 @@ DEADLETTER = "deskroute.deadletter"
 CONFIG = "deskroute.config"
 
 #: Faust tables of the assignment stage; changelogs are ``{app_id}-{name}-changelog``.
-TABLES = ("agents", "departments", "tickets", "seen")
+TABLES = ("state",)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,8 @@ def run_worker(settings: Settings, *, tied_to_parent: bool = False) -> None:
     app = create_app(settings)
     # aiokafka and Faust build DEBUG records on the hot path when their loggers
     # inherit a low level; routing logs what matters itself.
-    for name in ("aiokafka", "faust", "mode"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    if settings.log_level.lower() != "debug":
+        for name in ("aiokafka", "faust", "mode"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()
