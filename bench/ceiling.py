@@ -7,17 +7,13 @@ with the same key. Throughput is N over the time from the first record handed
 out by the consumer to the ack of the last record produced (``time.perf_counter``
 in this process).
 
-``ceiling_eps`` uses deskroute's producer settings on this broker (acks=all,
-linger 0, ``max_batch_size=1``: one record per batch). ``ceiling_batched_eps``
-repeats the pass over the same source into a second sink with the default 16384
-byte batches, to show what the one-record batches cost; it is informative only,
-as deskroute cannot use it on this broker. Both passes share one fresh broker.
+``ceiling_eps`` uses deskroute's producer settings (acks=all, linger 0, 16384
+byte batches) on a fresh broker.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 from typing import Any
 
@@ -42,8 +38,6 @@ from streams.settings import Settings
 DEFAULT_EVENTS = 20_000
 SOURCE = "bench.ceiling.source"
 SINK = "bench.ceiling.sink"
-SINK_BATCHED = "bench.ceiling.sink-batched"
-DEFAULT_BATCH_BYTES = 16384
 
 
 async def _create_topics(settings: Settings, names: list[str]) -> None:
@@ -109,7 +103,7 @@ async def pass_through(
 
 
 async def _measure(settings: Settings, n: int, broker_pid: int) -> dict[str, float]:
-    await _create_topics(settings, [SOURCE, SINK, SINK_BATCHED])
+    await _create_topics(settings, [SOURCE, SINK])
     events = inbound_events(n)
     sizes = [len(value) for _channel, value in events]
     say(
@@ -121,19 +115,11 @@ async def _measure(settings: Settings, n: int, broker_pid: int) -> dict[str, flo
     seconds, self_cores, broker_cores = await pass_through(settings, n, SINK, timeout, broker_pid)
     eps = rate(n, seconds)
     say(
-        f"ceiling: {n} records in {seconds:.2f}s = {eps:.0f}/s (max_batch_size=1); "
+        f"ceiling: {n} records in {seconds:.2f}s = {eps:.0f}/s; "
         f"cores busy: pass-through {self_cores}, broker {broker_cores}"
-    )
-    batched = dataclasses.replace(settings, producer_max_batch_bytes=DEFAULT_BATCH_BYTES)
-    seconds_b, self_b, broker_b = await pass_through(batched, n, SINK_BATCHED, timeout, broker_pid)
-    eps_b = rate(n, seconds_b)
-    say(
-        f"ceiling: {n} records in {seconds_b:.2f}s = {eps_b:.0f}/s (max_batch_size=16384); "
-        f"cores busy: pass-through {self_b}, broker {broker_b}"
     )
     return {
         "ceiling_eps": eps,
-        "ceiling_batched_eps": eps_b,
         "ceiling_events": n,
         "ceiling_process_cores": self_cores,
         "ceiling_broker_cores": broker_cores,

@@ -7,15 +7,14 @@ the final JSON line.
 
 What the embedded broker (Tansu 0.6, memory storage) does to these figures:
 
-* deskroute produces one record per batch there (``max_batch_size=1``), and a
-  producer keeps one batch per partition in flight, so a partition takes about
-  one record per round trip (~0.3-0.5 ms here), whatever the CPU could do.
+* A producer keeps one batch per partition in flight, so records produced one
+  by one (acks awaited) take about one round trip each (~0.3-0.5 ms here).
 * Reading a partition that holds many one-record batches gets slow and costs
   the broker a core: measured here, a fetch near the end of a partition of
   16,000 such batches returned ~3 records per call, and at 20,000 none at all
-  within 30 s. Logs of multi-record batches are read fast. So inputs are
-  pre-filled in ordinary batches (:func:`prefill`), and the end-to-end N stays
-  small enough that deskroute's own one-record-batch logs stay short.
+  within 30 s. Logs of multi-record batches are read fast, which is why
+  deskroute uses ordinary batches (and reads changelog tails past the end
+  offset this broker misreports) and why inputs are pre-filled in batches.
 """
 
 from __future__ import annotations
@@ -71,13 +70,8 @@ def say(message: str) -> None:
 
 
 def broker_settings(broker: EmbeddedBroker, **overrides: object) -> Settings:
-    """deskroute's settings on the embedded broker: one record per producer batch.
-
-    The embedded broker misreports end offsets of multi-record batches, so
-    ``deskroute run`` and the tests set ``producer_max_batch_bytes=1`` there;
-    the benchmarks do the same unless a figure says otherwise.
-    """
-    base = Settings(kafka_bootstrap=broker.bootstrap, producer_max_batch_bytes=1)
+    """deskroute's settings on the embedded broker (the defaults, as ``deskroute run``)."""
+    base = Settings(kafka_bootstrap=broker.bootstrap)
     return dataclasses.replace(base, **overrides)  # type: ignore[arg-type]
 
 

@@ -76,7 +76,7 @@ from streams.settings import Settings
 #: N when ``BENCH_EVENTS`` is unset. Every ticket adds one-record batches to the
 #: same few partitions, and the embedded broker slows down as such logs grow (see
 #: :mod:`bench.common`); 5,000 keeps this benchmark near 40 seconds.
-DEFAULT_EVENTS = 5_000
+DEFAULT_EVENTS = 10_000
 TENANT_FILE = ROOT / "examples" / "demo-tenant.yaml"
 #: Capacity per configured channel: far more than N, so nothing has to wait.
 BIG_CAPACITY = 1_000_000

@@ -139,7 +139,7 @@ def run(n: int = DEFAULT_EVENTS) -> dict[str, Any]:
         tempfile.TemporaryDirectory() as tmp,
         EmbeddedBroker(log_file=Path(tmp) / "broker.log") as broker,
     ):
-        settings = Settings(kafka_bootstrap=broker.bootstrap, producer_max_batch_bytes=1)
+        settings = Settings(kafka_bootstrap=broker.bootstrap)
         asyncio.run(wait_for_broker(settings))
         asyncio.run(create_topics(settings))
         config = Path(tmp) / "gateway.yaml"
@@ -148,7 +148,9 @@ def run(n: int = DEFAULT_EVENTS) -> dict[str, Any]:
         env = {
             **os.environ,
             "KAFKA_BOOTSTRAP": broker.bootstrap,
-            "DESKROUTE_PRODUCER_MAX_BATCH_BYTES": os.environ.get("BENCH_GATEWAY_BATCH_BYTES", "1"),
+            "DESKROUTE_PRODUCER_MAX_BATCH_BYTES": os.environ.get(
+                "BENCH_GATEWAY_BATCH_BYTES", "16384"
+            ),
             "DESKROUTE_GATEWAY_CONFIG": str(config),
             "DESKROUTE_GATEWAY_PORT": str(port),
             "DESKROUTE_LOG_LEVEL": "warning",

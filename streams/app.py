@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
-from aiokafka import TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.partitioner import murmur2
 from prometheus_client import generate_latest
@@ -234,6 +234,29 @@ def create_app(settings: Settings) -> DeskrouteApp:
             await admin.close()
         return {(tp.topic, tp.partition): max(0, meta.offset) for tp, meta in got.items()}
 
+    async def read_tail(partition: int, start: int) -> list[tuple[int, bytes, bytes | None]]:
+        tp = TopicPartition(topics.changelog_topic(settings.app_id, "state"), partition)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.bootstrap_servers,
+            group_id=None,
+            enable_auto_commit=False,
+            fetch_max_wait_ms=settings.fetch_max_wait_ms,
+        )
+        await consumer.start()
+        try:
+            consumer.assign([tp])
+            consumer.seek(tp, start)
+            rows: list[tuple[int, bytes, bytes | None]] = []
+            while True:
+                got = await consumer.getmany(tp, timeout_ms=200)
+                records = got.get(tp, [])
+                if not records:
+                    return rows
+                rows += [(r.offset, r.key or b"", r.value) for r in records]
+        finally:
+            await consumer.stop()
+
+    state.read_tail = read_tail
     state.resend = resend
     state.committed_offsets = committed_offsets
 

@@ -415,11 +415,7 @@ def run_demo(settings: Settings, tenant_file: str, duration: float, rate: float,
     if not settings.kafka_bootstrap:
         Path(".deskroute").mkdir(exist_ok=True)
         broker = EmbeddedBroker(log_file=Path(".deskroute") / "broker.log").start()
-        # One record per producer batch: the embedded broker misreports end
-        # offsets of multi-record batches, which would cut changelog recovery short.
-        settings = dataclasses.replace(
-            settings, kafka_bootstrap=broker.bootstrap, producer_max_batch_bytes=1
-        )
+        settings = dataclasses.replace(settings, kafka_bootstrap=broker.bootstrap)
     try:
         return asyncio.run(_run(settings, config, duration, rate, seed, sys.stdout))
     finally:

@@ -190,3 +190,8 @@ STATE_BEHIND_COMMIT = Counter(
     "Recoveries that found offsets committed beyond the recorded state (lost effects).",
     registry=REGISTRY,
 )
+CHANGELOG_TAIL_RECORDS = Counter(
+    "deskroute_changelog_tail_records_total",
+    "Changelog records recovered past the end offset the broker reported.",
+    registry=REGISTRY,
+)

@@ -31,9 +31,7 @@ class Settings:
     #: How long the broker may hold a fetch with no data. Faust hard-codes 1500 ms,
     #: which the embedded broker always waits out: a call would wait 1.5 s per hop.
     fetch_max_wait_ms: int = 10
-    #: Producer batch size in bytes. The embedded broker reports wrong end offsets
-    #: for multi-record batches, which truncates changelog recovery; ``make run`` and
-    #: the tests set 1 (one record per batch) there. Kafka takes the default.
+    #: Producer batch size in bytes.
     producer_max_batch_bytes: int = 16384
     producer_linger_ms: int = 0
     session_timeout_s: float = 6.0

@@ -127,6 +127,23 @@ codecs.register("dr_state_key", KeyCodec())
 codecs.register("dr_state", StateCodec())
 
 
+@dataclass(frozen=True, slots=True)
+class _RowMessage:
+    partition: int
+    offset: int
+    value: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    """A changelog record read outside Faust, shaped like the parts of a Faust
+    event that the table store reads."""
+
+    key: Any
+    value: Any
+    message: _RowMessage
+
+
 class View:
     """One kind of row, read by the key the pure core uses (``tenant SEP id``)."""
 
@@ -147,6 +164,12 @@ class AtomicTable(faust.Table[str, Any]):
         self._pending: dict[int, list[EventT[Any]]] = {}
         self._outbox: dict[int, deque[Marker]] = {}
         self.resend: Callable[[list[tuple[str, str, str]]], Awaitable[None]] | None = None
+        self._read_to: dict[int, int] = {}
+        self._held: set[int] = set()
+        #: Reads a changelog partition from an offset to its true end: (offset, key, value).
+        self.read_tail: (
+            Callable[[int, int], Awaitable[list[tuple[int, bytes, bytes | None]]]] | None
+        ) = None
         self.committed_offsets: (
             Callable[[set[int]], Awaitable[dict[tuple[str, int], int]]] | None
         ) = None
@@ -155,6 +178,7 @@ class AtomicTable(faust.Table[str, Any]):
         ready: list[EventT[Any]] = []
         for event in batch:
             partition = event.message.partition
+            self._read_to[partition] = max(self._read_to.get(partition, -1), event.message.offset)
             pending = self._pending.setdefault(partition, [])
             value = event.value
             if isinstance(value, Marker):
@@ -181,7 +205,39 @@ class AtomicTable(faust.Table[str, Any]):
         finally:
             await super().on_recovery_completed(active_tps, standby_tps)
 
+    async def _read_tails(self, partitions: set[int]) -> None:
+        """Apply changelog records past the end offset the broker reported.
+
+        The embedded broker reports a partition's end as the last batch's base
+        offset + 1, so Faust's recovery stops short of the other records of a
+        multi-record last batch; reading on until the broker returns nothing
+        finds them. On a Kafka cluster there is nothing more to read.
+        """
+        if self.read_tail is None:
+            return
+        key_codec, value_codec = codecs.get_codec("dr_state_key"), codecs.get_codec("dr_state")
+        for partition in sorted(partitions - self._held):
+            start = self._read_to.get(partition, -1) + 1
+            rows = await self.read_tail(partition, start)
+            if rows:
+                metrics.CHANGELOG_TAIL_RECORDS.inc(len(rows))
+                log.info(
+                    "read changelog records past the reported end",
+                    extra={"partition": partition, "from": start, "records": len(rows)},
+                )
+                events: list[Any] = [
+                    _Row(
+                        key_codec.loads(k),
+                        None if v is None else value_codec.loads(v),
+                        _RowMessage(partition, offset, v),
+                    )
+                    for offset, k, v in rows
+                ]
+                self.apply_changelog_batch(events)
+
     async def _close_recovery(self, partitions: set[int]) -> None:
+        await self._read_tails(partitions)
+        self._held = set(partitions)
         for partition, pending in self._pending.items():
             if pending and partition in partitions:
                 last = self.data.get(marker_key(partition)) or Marker()

@@ -164,7 +164,6 @@ class Cluster:
         self.settings = Settings(
             kafka_bootstrap=self.broker.bootstrap,
             partitions=self.partitions,
-            producer_max_batch_bytes=1,
             data_dir=str(self.tmp / "data"),
         )
         return self
@@ -187,7 +186,6 @@ class Cluster:
             **os.environ,
             "KAFKA_BOOTSTRAP": self.broker.bootstrap,
             "DESKROUTE_PARTITIONS": str(self.partitions),
-            "DESKROUTE_PRODUCER_MAX_BATCH_BYTES": "1",
             "DESKROUTE_WEB_PORT": str(port),
             "DESKROUTE_DATA_DIR": str(self.tmp / f"data-{self._n}"),
         }

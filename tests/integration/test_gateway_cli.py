@@ -26,7 +26,6 @@ def env_for(cluster: Cluster, **extra: str) -> dict[str, str]:
     return {
         **os.environ,
         "KAFKA_BOOTSTRAP": cluster.broker.bootstrap,
-        "DESKROUTE_PRODUCER_MAX_BATCH_BYTES": "1",
         **extra,
     }
 

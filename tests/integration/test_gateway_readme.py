@@ -32,7 +32,6 @@ def test_readme_example(tmp_path: Path) -> None:
             env = {
                 **os.environ,
                 "KAFKA_BOOTSTRAP": cluster.broker.bootstrap,
-                "DESKROUTE_PRODUCER_MAX_BATCH_BYTES": "1",
             }
             ran = subprocess.run(
                 [sys.executable, "-c", example],

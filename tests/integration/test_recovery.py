@@ -153,6 +153,8 @@ def test_state_recovered_exactly_after_sigkill(tmp_path: Path) -> None:
                     second.metric("deskroute_replayed_events_total"),
                     "resent:",
                     second.metric("deskroute_resent_outputs_total"),
+                    "changelog tail:",
+                    second.metric("deskroute_changelog_tail_records_total"),
                 )
 
                 # Recovered state keeps deduplicating: a redelivered ticket is no new work.
