@@ -141,7 +141,7 @@ departments:
     strategy: fastest
   - id: sales
   - name: No Id
-    strategies: {fax: round-robin, chat: random}
+    strategies: {fax: round-robin, chat: fastest}
 agents:
   - id: ann
     departments: [sales, marketing]
