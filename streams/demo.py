@@ -20,7 +20,7 @@ import sys
 import time
 import urllib.request
 from collections import Counter, deque
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterable
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -230,13 +230,10 @@ class Demo:
         t = self.tally
         now = time.monotonic()
         per_s = sum(1 for x in t.assigned_times if now - x <= 5.0) / 5.0
-        lat = sorted(t.latencies)
-        p50 = lat[len(lat) // 2] * 1000 if lat else 0.0
-        p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000 if lat else 0.0
         c = t.counts()
         lines = [
             f"deskroute demo — tenant {self.config.tenant} — {elapsed:5.0f}s — "
-            f"{per_s:5.1f} assignments/s — ingest→assign p50 {p50:.0f} ms, p99 {p99:.0f} ms",
+            f"{per_s:5.1f} assignments/s — ingest→assign {latency_text(t.latencies)}",
             f"sent {t.sent} (+{t.sent_bad} malformed)   assigned {c['assigned'] + c['finished']}   "
             f"waiting {c['queued']}   unroutable {c['unroutable']}   dead-lettered {c['deadlettered']}",
             "",
@@ -265,7 +262,18 @@ def summary_line(tally: Tally, elapsed: float) -> str:
         f"unaccounted={unaccounted} duration={elapsed:.1f}s\n"
         "assigned by channel: "
         + " ".join(f"{ch}={tally.assigned_by_channel[ch]}" for ch in SOURCES)
+        + "\ningest→assign (assigned without waiting): "
+        + latency_text(tally.latencies)
     )
+
+
+def latency_text(latencies: Iterable[float]) -> str:
+    lat = sorted(latencies)
+    if not lat:
+        return "no samples"
+    p50 = lat[len(lat) // 2] * 1000
+    p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000
+    return f"p50 {p50:.0f} ms, p99 {p99:.0f} ms over the last {len(lat)}"
 
 
 def _scrape(url: str) -> str:
