@@ -2,10 +2,14 @@
 
 A person edits these files by hand, so validation reports every problem at once,
 each with the place to fix it, and an invalid file is never turned into a config.
+What a valid rule or opening hours are is :mod:`rules.checks`' to say (the config
+topic's records are checked by the same functions); this module reads the file's
+shape and puts each problem at its line.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,11 +17,22 @@ from typing import Any
 
 import yaml
 
+from rules.checks import (
+    Names,
+    action_problems,
+    condition_problems,
+    rule_shape_problems,
+)
+from rules.hours import hours_problems
+from rules.vocabulary import DEFAULT_TRIGGER
 from schemas.events import CHANNELS
 from schemas.tenant_config import (
     STRATEGIES,
+    ActionConfig,
     AgentConfig,
+    ConditionConfig,
     DepartmentConfig,
+    HoursConfig,
     RuleConfig,
     TenantConfig,
 )
@@ -134,7 +149,10 @@ class _Checker:
         line = self.lines.get(path, 0)
         probe = path
         while not line and probe:  # a missing field: point at its parent
-            probe = probe.rsplit(".", 1)[0] if "." in probe else ""
+            if probe.endswith("]"):
+                probe = probe[: probe.rindex("[")]
+            else:
+                probe = probe.rsplit(".", 1)[0] if "." in probe else ""
             line = self.lines.get(probe, 0)
         self.problems.append(ConfigProblem(self.filename, line, path or "<top>", message))
 
@@ -181,7 +199,9 @@ class _Checker:
 
     def tenant(self, data: Any, version: int) -> TenantConfig | None:
         top = self.mapping(
-            data, "", {"tenant", "default_department", "departments", "agents", "rules"}
+            data,
+            "",
+            {"tenant", "default_department", "departments", "agents", "rules", "calendars"},
         )
         if top is None:
             return None
@@ -194,6 +214,23 @@ class _Checker:
             if dept.id in departments:
                 self.err(f"{path}.id", f"duplicate department id {dept.id!r}")
             departments[dept.id] = dept
+        for path, item in self.items(top, "departments"):
+            overflow = item.get("overflow") if isinstance(item, dict) else None
+            if isinstance(overflow, str) and overflow and overflow not in departments:
+                self.err(f"{path}.overflow", f"unknown department {overflow!r}")
+            elif overflow is not None and overflow == item.get("id"):
+                self.err(f"{path}.overflow", "a department cannot overflow into itself")
+        calendars: dict[str, HoursConfig] = {}
+        raw_calendars = top.get("calendars", {})
+        if isinstance(raw_calendars, dict):
+            for name, spec in raw_calendars.items():
+                hours = self.hours(spec, f"calendars.{name}")
+                if hours is not None:
+                    calendars[str(name)] = hours
+        else:
+            self.err(
+                "calendars", f"expected a mapping of name to hours, got {_kind(raw_calendars)}"
+            )
         agents: dict[str, AgentConfig] = {}
         for path, item in self.items(top, "agents"):
             agent = self.agent(item, path, departments)
@@ -202,10 +239,15 @@ class _Checker:
             if agent.id in agents:
                 self.err(f"{path}.id", f"duplicate agent id {agent.id!r}")
             agents[agent.id] = agent
+        known = Names(
+            frozenset(departments),
+            frozenset({d.id for d in departments.values() if d.hours} | set(calendars)),
+            frozenset(agents),
+        )
         rules: list[RuleConfig] = []
         names: set[str] = set()
         for path, item in self.items(top, "rules"):
-            rule = self.rule(item, path, departments)
+            rule = self.rule(item, path, known)
             if rule is None:
                 continue
             if rule.name in names:
@@ -217,10 +259,10 @@ class _Checker:
             self.err("default_department", f"unknown department {default!r}")
         if not top.get("departments"):
             self.err("departments", "at least one department is needed")
-        return TenantConfig(tenant, version, departments, agents, tuple(rules), default)
+        return TenantConfig(tenant, version, departments, agents, tuple(rules), default, calendars)
 
     def department(self, item: Any, path: str) -> DepartmentConfig | None:
-        m = self.mapping(item, path, {"id", "name", "strategy", "strategies"})
+        m = self.mapping(item, path, {"id", "name", "strategy", "strategies", "hours", "overflow"})
         if m is None:
             return None
         dept_id = self.string(m, "id", path)
@@ -244,7 +286,43 @@ class _Checker:
         else:
             self.err(f"{path}.strategies", f"expected a mapping, got {_kind(raw)}")
         name = m.get("name", dept_id)
-        return DepartmentConfig(dept_id, str(name), str(strategy), per_channel)
+        hours = self.hours(m["hours"], f"{path}.hours") if "hours" in m else None
+        overflow = self.string(m, "overflow", path, required=False)
+        return DepartmentConfig(dept_id, str(name), str(strategy), per_channel, hours, overflow)
+
+    def hours(self, value: Any, path: str) -> HoursConfig | None:
+        m = self.mapping(value, path, {"timezone", "weekly", "holidays"})
+        if m is None:
+            return None
+        timezone = self.string(m, "timezone", path)
+        weekly: dict[str, tuple[str, ...]] = {}
+        raw = m.get("weekly", {})
+        if isinstance(raw, dict):
+            for day in raw:
+                weekly[str(day)] = self.strings(raw, day, f"{path}.weekly")
+        else:
+            self.err(f"{path}.weekly", f"expected a mapping of day to intervals, got {_kind(raw)}")
+        holidays: list[str] = []
+        reported: set[str] = set()
+        raw_days = m.get("holidays", [])
+        if isinstance(raw_days, list):
+            for i, day in enumerate(raw_days):
+                if isinstance(day, dt.date) and not isinstance(day, dt.datetime):
+                    holidays.append(day.isoformat())  # YAML reads 2026-12-25 as a date
+                    continue
+                if not isinstance(day, str):
+                    self.err(f"{path}.holidays[{i}]", f"expected a date YYYY-MM-DD, got {day!r}")
+                    reported.add(f"holidays[{i}]")
+                holidays.append(str(day))
+        else:
+            self.err(f"{path}.holidays", f"expected a list of dates, got {_kind(raw_days)}")
+        if not timezone:
+            reported.add("timezone")  # already reported as missing
+        hours = HoursConfig(timezone, weekly, tuple(holidays))
+        for sub, message in hours_problems(hours):
+            if sub not in reported:
+                self.err(f"{path}.{sub}", message)
+        return hours
 
     def agent(
         self, item: Any, path: str, departments: dict[str, DepartmentConfig]
@@ -278,15 +356,17 @@ class _Checker:
             priority = 50
         return AgentConfig(agent_id, str(m.get("name", agent_id)), depts, capacity, priority)
 
-    def rule(
-        self, item: Any, path: str, departments: dict[str, DepartmentConfig]
-    ) -> RuleConfig | None:
-        m = self.mapping(item, path, {"name", "when", "department"})
+    def rule(self, item: Any, path: str, names: Names) -> RuleConfig | None:
+        m = self.mapping(
+            item,
+            path,
+            {"name", "on", "when", "if", "if_any", "department", "actions", "stop"},
+        )
         if m is None:
             return None
         name = self.string(m, "name", path)
-        dept = self.string(m, "department", path)
-        if dept and dept not in departments:
+        dept = self.string(m, "department", path, required=False)
+        if dept and dept not in names.departments:
             self.err(f"{path}.department", f"unknown department {dept!r}")
         when = self.mapping(
             m.get("when", {}), f"{path}.when", {"channel", "source", "source_prefix"}
@@ -299,13 +379,77 @@ class _Checker:
                 self.err(
                     f"{path}.when.channel[{i}]", f"unknown channel {c!r} (known: {list(CHANNELS)})"
                 )
-        return RuleConfig(
+        on = self.strings(m, "on", path) if "on" in m else (DEFAULT_TRIGGER,)
+        common = self.conditions(m["if"], f"{path}.if", names) if "if" in m else ()
+        groups: tuple[tuple[ConditionConfig, ...], ...] = (common,) if common else ()
+        if "if_any" in m:
+            raw = m["if_any"]
+            if not isinstance(raw, list) or not raw:
+                self.err(f"{path}.if_any", "expected a non-empty list of condition lists")
+            else:
+                groups = tuple(
+                    (*common, *self.conditions(g, f"{path}.if_any[{i}]", names))
+                    for i, g in enumerate(raw)
+                )
+        stop = m.get("stop", True)
+        if not isinstance(stop, bool):
+            self.err(f"{path}.stop", f"expected true or false, got {stop!r}")
+            stop = True
+        actions = self.actions(m.get("actions", []), f"{path}.actions", names)
+        rule = RuleConfig(
             name,
             dept,
             channels,
             self.strings(when, "source", f"{path}.when"),
             self.strings(when, "source_prefix", f"{path}.when"),
+            on,
+            groups,
+            actions,
+            stop,
         )
+        for sub, message in rule_shape_problems(rule):
+            self.err(f"{path}.{sub}", message)
+        return rule
+
+    def conditions(self, value: Any, path: str, names: Names) -> tuple[ConditionConfig, ...]:
+        if not isinstance(value, list):
+            self.err(path, f"expected a list of conditions, got {_kind(value)}")
+            return ()
+        out: list[ConditionConfig] = []
+        for i, item in enumerate(value):
+            at = f"{path}[{i}]"
+            m = self.mapping(item, at, {"field", "op", "value"})
+            if m is None:
+                continue
+            field, op = self.string(m, "field", at), self.string(m, "op", at)
+            if not field or not op:
+                continue
+            for sub, message in condition_problems(field, op, m.get("value"), "value" in m, names):
+                self.err(f"{at}.{sub}", message)
+            out.append(ConditionConfig(field, op, m.get("value")))
+        return tuple(out)
+
+    def actions(self, value: Any, path: str, names: Names) -> tuple[ActionConfig, ...]:
+        """``[{transfer: billing}, {add_tag: vip}, leave_unassigned, ...]``."""
+        if not isinstance(value, list):
+            self.err(path, f"expected a list of actions, got {_kind(value)}")
+            return ()
+        out: list[ActionConfig] = []
+        for i, item in enumerate(value):
+            at = f"{path}[{i}]"
+            if isinstance(item, str):
+                action, arg, given = item, None, False
+            elif isinstance(item, dict) and len(item) == 1:
+                ((action, arg),) = item.items()
+                given = True
+            else:
+                self.err(at, f"expected an action name or {{action: value}}, got {item!r}"[:200])
+                continue
+            for sub, message in action_problems(str(action), arg, given, names):
+                self.err(f"{at}.{sub}" if sub else at, message)
+            # Kept even when wrong, so the rule is not also reported as having no action.
+            out.append(ActionConfig(str(action), None if arg is True else arg))
+        return tuple(out)
 
 
 def _kind(value: Any) -> str:

@@ -142,6 +142,18 @@ class TicketRouted:
     ingested_at: float
     routed_at: float
     reason: str = ""
+    #: The ticket's tags after the rules (the event's ``attributes.tags``, then
+    #: ``add_tag``/``remove_tag`` actions).
+    tags: tuple[str, ...] = ()
+    #: A rule's ``assign_agent``: the agent to prefer when eligible. NOT YET HONOURED:
+    #: the assignment stage still applies the department's strategy.
+    preferred_agent: str = ""
+    #: A rule's ``leave_unassigned``: wait for an agent to pull the ticket. NOT YET
+    #: HONOURED by the assignment stage either.
+    leave_unassigned: bool = False
+    #: How the rules decided, compact (``rules.RouteDecision.explanation``); empty on
+    #: records written before rules explained themselves.
+    explanation: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,25 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, ClassVar
 
-STRATEGIES = ("least-load", "round-robin")
+from strategies import STRATEGIES as _STRATEGY_REGISTRY
+
+#: Strategy names a department may use: whatever the strategies package registers.
+STRATEGIES = tuple(sorted(_STRATEGY_REGISTRY))
+
+
+@dataclass(frozen=True, slots=True)
+class HoursConfig:
+    """Opening hours as a person writes them; :mod:`rules.hours` turns them into a clock.
+
+    Kept as text (``"09:00-17:00"``, ``"2026-12-25"``) so the config round-trips
+    through the config topic unchanged and errors can quote what was written.
+    """
+
+    timezone: str
+    #: ``mon`` .. ``sun`` -> intervals ``"HH:MM-HH:MM"``; a day not listed is closed.
+    weekly: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: Local dates (``YYYY-MM-DD``) closed all day.
+    holidays: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +38,9 @@ class DepartmentConfig:
     #: Strategy used for every channel unless ``strategies`` names one for it.
     strategy: str = "least-load"
     strategies: dict[str, str] = field(default_factory=dict)
+    hours: HoursConfig | None = None
+    #: Where the rule action ``escalate`` sends this department's tickets.
+    overflow: str = ""
 
     def strategy_for(self, channel: str) -> str:
         return self.strategies.get(channel, self.strategy)
@@ -37,14 +58,41 @@ class AgentConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ConditionConfig:
+    """``field op value``; the vocabulary and its checks live in :mod:`rules.vocabulary`."""
+
+    field: str
+    op: str
+    value: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class ActionConfig:
+    action: str
+    #: Department, priority, tag, agent or drop reason; None for actions without one.
+    value: Any = None
+
+
+@dataclass(frozen=True, slots=True)
 class RuleConfig:
-    """First matching rule wins. Every listed condition must hold (empty = any)."""
+    """One rule: when it fires, which conditions, what it does, whether later rules run.
+
+    ``department``, ``channel``, ``source`` and ``source_prefix`` are the original
+    shorthand (``when:`` + ``department:``): the ``when`` conditions are added to
+    every group and ``department`` is a transfer before the listed actions.
+    """
 
     name: str
-    department: str
+    department: str = ""
     channel: tuple[str, ...] = ()
     source: tuple[str, ...] = ()
     source_prefix: tuple[str, ...] = ()
+    on: tuple[str, ...] = ("ticket_created",)
+    #: Any group may match; every condition of a group must hold. Empty = one empty group.
+    groups: tuple[tuple[ConditionConfig, ...], ...] = ()
+    actions: tuple[ActionConfig, ...] = ()
+    #: True: the first matching rule ends the evaluation (a drop always does).
+    stop: bool = True
 
 
 @dataclass(frozen=True)
@@ -58,6 +106,8 @@ class TenantConfig:
     agents: dict[str, AgentConfig]
     rules: tuple[RuleConfig, ...] = ()
     default_department: str = ""
+    #: Named opening hours that time conditions may use besides departments' own.
+    calendars: dict[str, HoursConfig] = field(default_factory=dict)
 
     @cached_property
     def department_agents(self) -> dict[str, tuple[str, ...]]:
@@ -88,7 +138,12 @@ class TenantConfig:
         found += [
             f"rule {r.name}: unknown department {r.department!r}"
             for r in self.rules
-            if r.department not in self.departments
+            if r.department and r.department not in self.departments
+        ]
+        found += [
+            f"department {d.id}: unknown overflow department {d.overflow!r}"
+            for d in self.departments.values()
+            if d.overflow and d.overflow not in self.departments
         ]
         if self.default_department and self.default_department not in self.departments:
             found.append(f"default department {self.default_department!r} is unknown")

@@ -238,7 +238,7 @@ def test_problem_messages_say_what_is_wrong() -> None:
         ),
         (
             "tenant: t\ndepartments:\n  - id: a\nrules:\n  - name: r\n    when: {channel: chat}\n",
-            {(5, "rules[0].department")},
+            {(5, "rules[0].actions")},  # a rule that does nothing
         ),
     ],
 )

@@ -9,7 +9,7 @@ import pytest
 
 from agents_state import MemoryState, on_ticket_routed
 from rules import RouteDecision, route
-from rules.engine import DEFAULT_RULE, matches
+from rules.engine import DEFAULT_RULE
 from schemas.codec import encode
 from schemas.config_file import load_config_file
 from schemas.events import Channel, Customer, InboundReceived, TicketRouted, TicketUnroutable
@@ -37,14 +37,22 @@ def config(*rules: RuleConfig, default: str = "") -> TenantConfig:
     return TenantConfig("acme", 9, depts, {}, rules, default)
 
 
+def placed(decision: RouteDecision) -> tuple[str | None, str]:
+    return decision.department, decision.rule
+
+
+def matches(rule: RuleConfig, event: InboundReceived) -> bool:
+    return route(config(rule), event).matched == (rule.name,)
+
+
 def test_first_match_wins() -> None:
     cfg = config(
         RuleConfig("first", "billing", channel=("email",)),
         RuleConfig("second", "sales", channel=("email",)),
         RuleConfig("catch-all", "support"),
     )
-    assert route(cfg, inbound("email")) == RouteDecision("billing", "first")
-    assert route(cfg, inbound("chat", "chat:web")) == RouteDecision("support", "catch-all")
+    assert placed(route(cfg, inbound("email"))) == ("billing", "first")
+    assert placed(route(cfg, inbound("chat", "chat:web"))) == ("support", "catch-all")
 
 
 def test_rule_order_not_specificity_decides() -> None:
@@ -115,8 +123,9 @@ def test_a_rule_without_conditions_matches_everything() -> None:
 def test_default_department() -> None:
     cfg = config(RuleConfig("r", "sales", channel=("chat",)), default="support")
     decision = route(cfg, inbound("email"))
-    assert decision == RouteDecision("support", DEFAULT_RULE)
+    assert placed(decision) == ("support", DEFAULT_RULE)
     assert decision.reason == ""
+    assert decision.outcome == "default"
 
 
 def test_no_match_and_no_default() -> None:
@@ -149,7 +158,7 @@ def test_no_rules_at_all() -> None:
 )
 def test_demo_rules(channel: Channel, source: str, department: str, rule: str) -> None:
     decision = route(load_config_file(DEMO_CONFIG), inbound(channel, source))
-    assert decision == RouteDecision(department, rule)
+    assert placed(decision) == (department, rule)
 
 
 # --- the rule stage's decode-and-route step --------------------------------------------
@@ -180,6 +189,13 @@ def test_route_record_routes() -> None:
         ingested_at=150.0,
         routed_at=151.0,
         reason="",
+        explanation={
+            "outcome": "routed",
+            "triggers": ["ticket_created"],
+            "evaluated": 1,
+            "matched": ["r"],
+            "conditions": ["channel in ['email']"],
+        },
     )
 
 
