@@ -99,13 +99,13 @@ def rule_shape_problems(rule: RuleConfig) -> list[Problem]:
         )
     if not rule.actions and not rule.department:
         found.append(("actions", "a rule needs at least one action (or department:)"))
-    for i, trigger in enumerate(rule.on):
+    for i, trigger in enumerate(rule.triggers):
         if trigger not in TRIGGERS:
             found.append(
-                (f"on[{i}]", f"unknown trigger {trigger!r} (known: {', '.join(TRIGGERS)})")
+                (f"trigger[{i}]", f"unknown trigger {trigger!r} (known: {', '.join(TRIGGERS)})")
             )
-    if not rule.on:
-        found.append(("on", "a rule needs at least one trigger"))
+    if not rule.triggers:
+        found.append(("trigger", "a rule needs at least one trigger"))
     return found
 
 

@@ -27,9 +27,21 @@ _SHOW_CHARS = 80
 
 
 def show(value: Any) -> str:
-    """A value as a person reads it in an explanation, cut to a line."""
-    text = repr(value)
+    """A value as the person who wrote the YAML reads it, cut to a line."""
+    text = _show(value)
     return text if len(text) <= _SHOW_CHARS else text[: _SHOW_CHARS - 3] + "..."
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "not set"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return (
+            "[" + ", ".join(_show(v) for v in value[:20]) + (", ...]" if len(value) > 20 else "]")
+        )
+    return repr(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +73,7 @@ class Action:
 class CompiledRule:
     position: int
     name: str
-    on: frozenset[str]
+    triggers: frozenset[str]
     groups: tuple[tuple[Condition, ...], ...]
     actions: tuple[Action, ...]
     stop: bool
@@ -104,7 +116,7 @@ class CompiledRules:
 
     def for_triggers(self, triggers: frozenset[str]) -> list[int]:
         """Every rule of these triggers, in order: the linear scan the index must equal."""
-        return [r.position for r in self.rules if r.on & triggers]
+        return [r.position for r in self.rules if r.triggers & triggers]
 
 
 def compile_condition(cond: ConditionConfig, calendars: dict[str, Calendar]) -> Condition:
@@ -183,7 +195,7 @@ def compile_rules(config: TenantConfig) -> CompiledRules:
         if rule.department:
             actions = (Action("transfer", rule.department), *actions)
         compiled.append(
-            CompiledRule(position, rule.name, frozenset(rule.on), groups, actions, rule.stop)
+            CompiledRule(position, rule.name, frozenset(rule.triggers), groups, actions, rule.stop)
         )
         keys: set[tuple[str, str]] = set()
         indexed = True
@@ -193,7 +205,7 @@ def compile_rules(config: TenantConfig) -> CompiledRules:
                 indexed = False
                 break
             keys |= group_keys
-        for trigger in rule.on:
+        for trigger in rule.triggers:
             if not indexed:
                 always.setdefault(trigger, []).append(position)
                 continue

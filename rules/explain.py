@@ -11,7 +11,31 @@ import datetime as dt
 
 from rules.engine import RouteDecision, decide
 from rules.facts import Facts
+from schemas.codec import DecodeError, from_mapping, loads_object
+from schemas.events import InboundReceived
 from schemas.tenant_config import TenantConfig
+
+
+def event_from_json(raw: bytes) -> InboundReceived:
+    """An ``InboundReceived`` as ``schemas.codec`` encodes it, or a bare JSON object
+    of its fields; DecodeError says what does not fit."""
+    obj = loads_object(raw)
+    kind = obj.get("type", InboundReceived.TYPE)
+    if kind != InboundReceived.TYPE:
+        raise DecodeError("unknown_type", f"type={kind!r}, expected {InboundReceived.TYPE}")
+    return from_mapping(InboundReceived, obj)
+
+
+def parse_time(text: str) -> float:
+    """Epoch seconds, or an ISO 8601 time with its offset (``2026-03-30T09:15+02:00``)."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    when = dt.datetime.fromisoformat(text)  # ValueError names what is wrong
+    if when.tzinfo is None:
+        raise ValueError(f"{text!r} has no UTC offset (add Z or +02:00)")
+    return when.timestamp()
 
 
 def explain(config: TenantConfig, facts: Facts) -> tuple[RouteDecision, str]:

@@ -360,7 +360,7 @@ class _Checker:
         m = self.mapping(
             item,
             path,
-            {"name", "on", "when", "if", "if_any", "department", "actions", "stop"},
+            {"name", "trigger", "when", "if", "if_any", "department", "actions", "stop"},
         )
         if m is None:
             return None
@@ -379,7 +379,7 @@ class _Checker:
                 self.err(
                     f"{path}.when.channel[{i}]", f"unknown channel {c!r} (known: {list(CHANNELS)})"
                 )
-        on = self.strings(m, "on", path) if "on" in m else (DEFAULT_TRIGGER,)
+        triggers = self.strings(m, "trigger", path) if "trigger" in m else (DEFAULT_TRIGGER,)
         common = self.conditions(m["if"], f"{path}.if", names) if "if" in m else ()
         groups: tuple[tuple[ConditionConfig, ...], ...] = (common,) if common else ()
         if "if_any" in m:
@@ -402,7 +402,7 @@ class _Checker:
             channels,
             self.strings(when, "source", f"{path}.when"),
             self.strings(when, "source_prefix", f"{path}.when"),
-            on,
+            triggers,
             groups,
             actions,
             stop,

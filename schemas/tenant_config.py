@@ -87,7 +87,8 @@ class RuleConfig:
     channel: tuple[str, ...] = ()
     source: tuple[str, ...] = ()
     source_prefix: tuple[str, ...] = ()
-    on: tuple[str, ...] = ("ticket_created",)
+    #: ``trigger:`` in the file (``on:`` would be read as ``true`` by YAML 1.1 tools).
+    triggers: tuple[str, ...] = ("ticket_created",)
     #: Any group may match; every condition of a group must hold. Empty = one empty group.
     groups: tuple[tuple[ConditionConfig, ...], ...] = ()
     actions: tuple[ActionConfig, ...] = ()

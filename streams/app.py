@@ -300,9 +300,16 @@ def create_app(settings: Settings) -> DeskrouteApp:
                 topic, key, record = dead_letter(msg, result.reason, result.detail)
                 await out[topic].send(key=key, value=record)
                 continue
-            if result.department:
+            explained = result.explanation
+            metrics.RULE_EVALUATIONS.inc(explained.get("evaluated", 0))
+            for matched in explained.get("matched", ()):
+                metrics.RULE_MATCHES.labels(matched).inc()
+            if explained.get("outcome") == "default":
                 metrics.RULE_MATCHES.labels(result.rule).inc()
+            if result.department:
                 metrics.ROUTED.labels(result.department).inc()
+            else:
+                metrics.RULE_UNROUTABLE.labels(explained.get("outcome", "no_match")).inc()
             await out[topics.ROUTED].send(key=result.tenant.encode(), value=encode(result))
             metrics.STAGE_SECONDS.labels("rules").observe(time.perf_counter() - started)
 

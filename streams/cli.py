@@ -7,6 +7,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from schemas.config_file import ConfigError, load_config_file
 from streams.settings import Settings, SettingsError
@@ -68,6 +69,31 @@ def cmd_config_apply(args: argparse.Namespace) -> int:
         return 1
     asyncio.run(publish_config(_settings(), cfg))
     print(f"applied: tenant {cfg.tenant} version {cfg.version}")
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from rules import explain, facts_for
+    from rules.explain import event_from_json, parse_time
+    from schemas.codec import DecodeError
+
+    try:
+        cfg = load_config_file(args.config)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return 2
+    try:
+        raw = sys.stdin.buffer.read() if args.event == "-" else Path(args.event).read_bytes()
+        event = event_from_json(raw)
+        at = parse_time(args.at) if args.at else None
+    except (OSError, DecodeError, ValueError) as exc:
+        print(f"deskroute explain: {args.event}: {exc}", file=sys.stderr)
+        return 2
+    facts = facts_for(
+        event, triggers=args.trigger, now=at, department=args.department, wait_s=args.wait_s
+    )
+    print(explain(cfg, facts)[1])
     return 0
 
 
@@ -134,6 +160,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.add_argument("--version", type=int, required=True, help="config version (must increase)")
     p.set_defaults(fn=cmd_config_apply)
+
+    p = sub.add_parser("explain", help="how the rules route one event, rule by rule (offline)")
+    p.add_argument("--event", required=True, help="InboundReceived JSON file ('-' = stdin)")
+    p.add_argument("--config", default="examples/demo-tenant.yaml", help="tenant config file")
+    p.add_argument("--trigger", action="append", help="instead of the event's own triggers")
+    p.add_argument("--department", default="", help="the queue the ticket waits in (queue_wait)")
+    p.add_argument("--wait-s", type=float, default=None, help="how long it has waited (queue_wait)")
+    p.add_argument("--at", default="", help="clock of time conditions (default: received_at)")
+    p.set_defaults(fn=cmd_explain)
 
     from adapters.cli import CHANNELS
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from rules import compiled_for, config_problems
 from schemas.codec import DecodeError, decode_as
 from schemas.tenant_config import TenantConfig
 from streams import metrics
@@ -38,7 +39,7 @@ class ConfigStore:
             metrics.CONFIG_REJECTED.inc()
             log.error("config record rejected", extra={"reason": exc.reason, "detail": exc.detail})
             return
-        problems = cfg.problems()
+        problems = cfg.problems() + config_problems(cfg)
         if problems:
             metrics.CONFIG_REJECTED.inc()
             log.error("config record rejected", extra={"tenant": cfg.tenant, "problems": problems})
@@ -46,9 +47,25 @@ class ConfigStore:
         current = self.configs.get(cfg.tenant)
         if current is not None and current.version >= cfg.version:
             return
+        compiled_for(cfg)  # now, so the first event of the new version does not pay for it
         self.configs[cfg.tenant] = cfg
         metrics.CONFIG_VERSION.labels(cfg.tenant).set(cfg.version)
-        log.info("config applied", extra=cfg.summary())
+        summary = cfg.summary()
+        if current is None:
+            log.info("config applied", extra=summary)
+            return
+        metrics.CONFIG_RELOADS.labels(cfg.tenant).inc()
+        # key=value in the message itself: the worker's log format does not print extras.
+        log.info(
+            "config reloaded tenant=%s from_version=%d to_version=%d departments=%d agents=%d rules=%d",
+            cfg.tenant,
+            current.version,
+            cfg.version,
+            summary["departments"],
+            summary["agents"],
+            summary["rules"],
+            extra={**summary, "from_version": current.version},
+        )
 
     async def run(self, bootstrap: Sequence[str], topic: str, fetch_max_wait_ms: int) -> None:
         """Read to the end once (then ``ready`` is set), then follow new versions forever."""

@@ -195,3 +195,24 @@ CHANGELOG_TAIL_RECORDS = Counter(
     "Changelog records recovered past the end offset the broker reported.",
     registry=REGISTRY,
 )
+
+
+# --- rules engine (issue 4) ----------------------------------------------------------
+RULE_EVALUATIONS = Counter(
+    "deskroute_rule_evaluations_total",
+    "Rules whose conditions the rule stage evaluated (index-skipped rules not counted).",
+    registry=REGISTRY,
+)
+RULE_UNROUTABLE = Counter(
+    "deskroute_rule_unroutable_total",
+    "Tickets the rules left without a department, by kind: dropped (a drop action) or"
+    " no_match (no rule placed it and there is no default department).",
+    ["kind"],
+    registry=REGISTRY,
+)
+CONFIG_RELOADS = Counter(
+    "deskroute_config_reloads_total",
+    "Tenant configs replaced by a newer version while the worker runs.",
+    ["tenant"],
+    registry=REGISTRY,
+)

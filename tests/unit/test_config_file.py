@@ -9,7 +9,14 @@ import pytest
 import yaml
 
 from schemas.config_file import ConfigError, ConfigProblem, load_config_file, parse_config_text
-from schemas.tenant_config import AgentConfig, DepartmentConfig, RuleConfig, TenantConfig
+from schemas.tenant_config import (
+    ActionConfig,
+    AgentConfig,
+    ConditionConfig,
+    DepartmentConfig,
+    RuleConfig,
+    TenantConfig,
+)
 
 from .builders import DEMO_CONFIG
 
@@ -48,21 +55,42 @@ def test_demo_tenant_loads() -> None:
     assert config.agents["goran"].departments == ("support", "billing")
     assert "social" not in config.agents["bruno"].capacity
     assert [r.name for r in config.rules] == [
+        "drop-automatic-mail",
+        "vip-first",
+        "after-hours-tag",
         "billing-mailbox",
         "sales-chat-button",
         "sales-hotline",
         "tech-hotline",
         "tech-mailbox",
         "social-to-support",
+        "long-wait-escalates",
     ]
-    assert config.rules[0] == RuleConfig(
+    assert config.rules[3] == RuleConfig(
         "billing-mailbox",
         "billing",
         ("email",),
         ("email:billing@demo.example", "email:invoices@demo.example"),
         (),
     )
-    assert config.rules[4].source_prefix == ("email:tech",)
+    assert config.rules[7].source_prefix == ("email:tech",)
+    assert config.rules[1].stop is False
+    assert config.rules[1].groups == (
+        (ConditionConfig("customer.vip", "equals", True),),
+        (ConditionConfig("customer.plan", "in", ["enterprise", "premium"]),),
+    )
+    assert config.rules[1].actions == (
+        ActionConfig("set_priority", 1),
+        ActionConfig("add_tag", "vip"),
+    )
+    assert config.rules[-1].triggers == ("queue_wait",)
+    assert config.rules[-1].actions == (ActionConfig("escalate"),)
+    support = config.departments["support"]
+    assert support.overflow == "technical"
+    assert support.hours is not None
+    assert support.hours.timezone == "Europe/Paris"
+    assert support.hours.weekly["fri"] == ("08:00-18:00",)
+    assert support.hours.holidays == ("2026-12-25", "2027-01-01")
     assert config.department_agents["support"] == (
         "chen",
         "dana",
