@@ -9,6 +9,7 @@ import sys
 
 from gateway.app import Gateway
 from gateway.config import GatewayConfigError, load_gateway_config
+from streams.logs import setup_logging
 from streams.settings import Settings
 
 
@@ -31,10 +32,9 @@ def run_ingest(settings: Settings, config_path: str = "") -> int:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return 2
-    logging.getLogger("deskroute").setLevel(settings.log_level.upper())
-    logging.getLogger("aiokafka").setLevel(
-        logging.ERROR
-    )  # the gateway reports broker trouble itself
+    setup_logging(settings.log_level)
+    # The gateway reports broker trouble itself (503 + its own log line).
+    logging.getLogger("aiokafka").setLevel(logging.ERROR)
     return asyncio.run(_serve(Gateway(settings, config)))
 
 

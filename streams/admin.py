@@ -13,6 +13,7 @@ from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 from schemas.codec import encode
 from schemas.tenant_config import TenantConfig
 from streams import topics
+from streams.security import client_kwargs
 from streams.settings import Settings
 
 log = logging.getLogger("deskroute.admin")
@@ -21,7 +22,7 @@ log = logging.getLogger("deskroute.admin")
 async def wait_for_broker(settings: Settings, timeout: float = 30.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
-        admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+        admin = AIOKafkaAdminClient(**client_kwargs(settings))
         try:
             await admin.start()
             await admin.close()
@@ -35,7 +36,7 @@ async def wait_for_broker(settings: Settings, timeout: float = 30.0) -> None:
 
 async def create_topics(settings: Settings) -> list[str]:
     """Create every topic with the configured partition count; return those created."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    admin = AIOKafkaAdminClient(**client_kwargs(settings))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -61,7 +62,7 @@ async def create_topics(settings: Settings) -> list[str]:
 def producer(settings: Settings, **overrides: object) -> AIOKafkaProducer:
     """A producer with deskroute's defaults (acks=all, the configured batch size)."""
     kwargs: dict[str, object] = {
-        "bootstrap_servers": settings.bootstrap_servers,
+        **client_kwargs(settings),
         "acks": "all",
         "linger_ms": settings.producer_linger_ms,
         "max_batch_size": settings.producer_max_batch_bytes,

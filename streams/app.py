@@ -45,9 +45,11 @@ from schemas.events import (
 )
 from streams import metrics, topics
 from streams.config_store import ConfigStore
+from streams.health import consumer_offsets, readiness_checks
 from streams.kafka import Transport
 from streams.rule_stage import Rejected, route_record
-from streams.settings import Settings
+from streams.security import client_kwargs, faust_credentials
+from streams.settings import Settings, parse_sla
 from streams.state_table import (
     AGENT,
     DEPARTMENT,
@@ -101,7 +103,8 @@ def create_app(settings: Settings) -> DeskrouteApp:
     app = DeskrouteApp(
         settings.app_id,
         broker=[f"kafka://{s}" for s in settings.bootstrap_servers],
-        store="memory://",
+        store=settings.store,
+        broker_credentials=faust_credentials(settings),
         datadir=str(settings.data_path),
         web_host=settings.web_host,
         web_bind=settings.web_host,
@@ -225,7 +228,7 @@ def create_app(settings: Settings) -> DeskrouteApp:
         metrics.RESENT_OUTPUTS.inc(len(records))
 
     async def committed_offsets(partitions: set[int]) -> dict[tuple[str, int], int]:
-        admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+        admin = AIOKafkaAdminClient(**client_kwargs(settings))
         await admin.start()
         try:
             tps = [TopicPartition(t, p) for t in (topics.ROUTED,) for p in partitions]
@@ -279,7 +282,7 @@ def create_app(settings: Settings) -> DeskrouteApp:
 
     @app.task  # type: ignore[untyped-decorator]
     async def follow_configs() -> None:
-        await store.run(settings.bootstrap_servers, topics.CONFIG, settings.fetch_max_wait_ms)
+        await store.run(client_kwargs(settings), topics.CONFIG, settings.fetch_max_wait_ms)
 
     @app.agent(inbound)
     async def rule_stage(stream: Any) -> None:
@@ -415,13 +418,15 @@ def create_app(settings: Settings) -> DeskrouteApp:
         elif isinstance(e, TicketUnroutable):
             metrics.UNROUTABLE.labels(e.channel).inc()
 
+    def held_tenants() -> list[tuple[str, Any]]:
+        """(tenant, config) of the tenants whose partition this worker holds."""
+        owned = {tp.partition for tp in app.consumer.assignment() if tp.topic == topics.ROUTED}
+        return [(t, cfg) for t, cfg in list(store.configs.items()) if home(t) in owned]
+
     def snapshot(now: float) -> list[tuple[Any, ...]]:
         """Queue and agent gauges for the tenants whose partition this worker holds."""
-        owned = {tp.partition for tp in app.consumer.assignment() if tp.topic == topics.ROUTED}
         rows: list[tuple[Any, ...]] = []
-        for tenant, cfg in list(store.configs.items()):
-            if home(tenant) not in owned:
-                continue
+        for tenant, cfg in held_tenants():
             for dept_id, members in cfg.department_agents.items():
                 dstate = view.departments.get(state_key(tenant, dept_id)) or DepartmentState()
                 for channel in ("email", "social", "chat", "call"):
@@ -440,7 +445,27 @@ def create_app(settings: Settings) -> DeskrouteApp:
                     rows.append((tenant, dept_id, channel, len(queue), oldest, free, held, cap))
         return rows
 
-    metrics.REGISTRY.register(metrics.StateCollector(snapshot))
+    def agent_snapshot(now: float) -> list[tuple[Any, ...]]:
+        """Per-agent rows (tenant, agent, channel, online, open work, capacity); opt-in."""
+        rows: list[tuple[Any, ...]] = []
+        for tenant, cfg in held_tenants():
+            for agent_id, agent_cfg in cfg.agents.items():
+                a = view.agents.get(state_key(tenant, agent_id)) or AgentState(agent_id)
+                for channel in ("email", "social", "chat", "call"):
+                    c = a.capacity_override.get(channel, agent_cfg.capacity.get(channel, 0))
+                    online = int(a.presence == "online" and c > 0)
+                    rows.append((tenant, agent_id, channel, online, a.load(channel), c))
+        return rows
+
+    metrics.REGISTRY.register(
+        metrics.StateCollector(
+            snapshot,
+            parse_sla(settings.queue_sla),
+            agent_snapshot if settings.per_agent_metrics else None,
+        )
+    )
+    metrics.REGISTRY.register(metrics.LagCollector(lambda: consumer_offsets(app)))
+    metrics.REGISTRY.register(metrics.ReadyCollector(lambda: readiness_checks(app, store)))
 
     @app.page("/metrics")
     async def metrics_view(web: Any, request: Any) -> Any:
@@ -491,7 +516,8 @@ def create_app(settings: Settings) -> DeskrouteApp:
 
     @app.page("/health/ready")
     async def ready_view(web: Any, request: Any) -> Any:
-        ready = store.ready.is_set() and not app.rebalancing and bool(app.consumer.assignment())
-        return web.json({"ready": ready}, status=200 if ready else 503)
+        checks = readiness_checks(app, store)
+        ready = all(checks.values())
+        return web.json({"ready": ready, "checks": checks}, status=200 if ready else 503)
 
     return app

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -67,10 +68,13 @@ class ConfigStore:
             extra={**summary, "from_version": current.version},
         )
 
-    async def run(self, bootstrap: Sequence[str], topic: str, fetch_max_wait_ms: int) -> None:
-        """Read to the end once (then ``ready`` is set), then follow new versions forever."""
+    async def run(self, client: Mapping[str, Any], topic: str, fetch_max_wait_ms: int) -> None:
+        """Read to the end once (then ``ready`` is set), then follow new versions forever.
+
+        ``client`` is :func:`streams.security.client_kwargs`: bootstrap servers and TLS/SASL.
+        """
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=list(bootstrap),
+            **client,
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="earliest",

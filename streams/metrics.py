@@ -9,7 +9,7 @@ holds a ticket or customer id.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -141,18 +141,35 @@ class StateCollector(Collector):
 
     ``snapshot`` returns rows of (tenant, department, channel, depth, oldest_wait,
     available, load, capacity); keeping it a callable lets the worker hand over
-    its tables without this module importing Faust.
+    its tables without this module importing Faust. ``sla`` (from
+    ``DESKROUTE_QUEUE_SLA``) adds the wait each queue should stay under, so the
+    alert compares two series instead of hard-coding a number per department.
+    ``agents`` returns (tenant, agent, channel, online, open_work, capacity) rows
+    and is given only when ``DESKROUTE_PER_AGENT_METRICS`` is on.
     """
 
-    def __init__(self, snapshot: Callable[[float], Iterable[tuple[Any, ...]]]) -> None:
+    def __init__(
+        self,
+        snapshot: Callable[[float], Iterable[tuple[Any, ...]]],
+        sla: Mapping[tuple[str, str], float] | None = None,
+        agents: Callable[[float], Iterable[tuple[Any, ...]]] | None = None,
+    ) -> None:
         self._snapshot = snapshot
+        self._sla = dict(sla or {})
+        self._agents = agents
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
+        now = time.time()
         labels = ["tenant", "department", "channel"]
         depth = GaugeMetricFamily("deskroute_queue_depth", "Tickets waiting.", labels=labels)
         oldest = GaugeMetricFamily(
             "deskroute_queue_oldest_wait_seconds",
             "Age of the oldest waiting ticket.",
+            labels=labels,
+        )
+        sla = GaugeMetricFamily(
+            "deskroute_queue_sla_seconds",
+            "Longest a ticket should wait in this queue (DESKROUTE_QUEUE_SLA).",
             labels=labels,
         )
         available = GaugeMetricFamily(
@@ -162,14 +179,39 @@ class StateCollector(Collector):
         capacity = GaugeMetricFamily(
             "deskroute_agent_capacity", "Capacity of online agents.", labels=labels
         )
-        for tenant, dept, channel, n, wait, free, held, cap in self._snapshot(time.time()):
+        for tenant, dept, channel, n, wait, free, held, cap in self._snapshot(now):
             lv = [tenant, dept, channel]
             depth.add_metric(lv, n)
             oldest.add_metric(lv, wait)
             available.add_metric(lv, free)
             load.add_metric(lv, held)
             capacity.add_metric(lv, cap)
-        yield from (depth, oldest, available, load, capacity)
+            limit = self._sla.get((dept, channel), self._sla.get(("", channel)))
+            if limit is not None:
+                sla.add_metric(lv, limit)
+        yield from (depth, oldest, sla, available, load, capacity)
+        if self._agents is not None:
+            online = GaugeMetricFamily(
+                "deskroute_agent_online",
+                "1 while the agent is online and takes the channel (per agent: opt-in).",
+                labels=["tenant", "agent", "channel"],
+            )
+            work = GaugeMetricFamily(
+                "deskroute_agent_open_work",
+                "Open work the agent holds (per agent: opt-in).",
+                labels=["tenant", "agent", "channel"],
+            )
+            cap_by_agent = GaugeMetricFamily(
+                "deskroute_agent_channel_capacity",
+                "The agent's capacity for the channel (per agent: opt-in).",
+                labels=["tenant", "agent", "channel"],
+            )
+            for tenant, agent, channel, is_online, held, cap in self._agents(now):
+                lv = [tenant, agent, channel]
+                online.add_metric(lv, is_online)
+                work.add_metric(lv, held)
+                cap_by_agent.add_metric(lv, cap)
+            yield from (online, work, cap_by_agent)
 
     def describe(self) -> Iterable[GaugeMetricFamily]:
         return []
@@ -195,6 +237,72 @@ CHANGELOG_TAIL_RECORDS = Counter(
     "Changelog records recovered past the end offset the broker reported.",
     registry=REGISTRY,
 )
+
+
+#: Outcomes of an offer (ring-all / offer-with-timeout for chats and calls).
+OFFER_OUTCOMES = ("accepted", "declined", "timed_out", "cancelled")
+OFFERS = Counter(
+    "deskroute_offers_total",
+    "Chat and call offers to agents by outcome. Declared ahead of the offer feature so "
+    "that dashboards and alerts are in place: every series stays 0 until offers exist.",
+    ["channel", "outcome"],
+    registry=REGISTRY,
+)
+for _channel in ("chat", "call"):
+    for _outcome in OFFER_OUTCOMES:
+        OFFERS.labels(_channel, _outcome)
+
+
+class LagCollector(Collector):
+    """Consumer lag per assigned partition, computed at scrape time.
+
+    ``offsets`` returns (topic, partition, highwater, committed) for the
+    partitions this worker consumes; ``committed`` may be None before the first
+    commit, when the whole partition counts as lag. Committed, not merely read,
+    because records read but not committed are read again after a crash.
+    """
+
+    def __init__(self, offsets: Callable[[], Iterable[tuple[str, int, int, int | None]]]) -> None:
+        self._offsets = offsets
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        lag = GaugeMetricFamily(
+            "deskroute_consumer_lag",
+            "Records of an assigned partition not yet processed and committed "
+            "(high watermark minus committed offset).",
+            labels=["topic", "partition"],
+        )
+        for topic, partition, highwater, committed in self._offsets():
+            lag.add_metric([topic, str(partition)], max(0, highwater - (committed or 0)))
+        yield lag
+
+    def describe(self) -> Iterable[GaugeMetricFamily]:
+        return []
+
+
+class ReadyCollector(Collector):
+    """``deskroute_ready``: 1 when the process serves (the same test as ``/health/ready``).
+
+    A gauge as well as the endpoint, because Prometheus sees a worker that is up
+    but stuck in recovery or rebalancing only through a metric.
+    """
+
+    def __init__(self, checks: Callable[[], Mapping[str, bool]]) -> None:
+        self._checks = checks
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        checks = self._checks()
+        ready = GaugeMetricFamily("deskroute_ready", "1 when every readiness check passes, else 0.")
+        ready.add_metric([], 1 if all(checks.values()) else 0)
+        check = GaugeMetricFamily(
+            "deskroute_ready_check", "Each readiness check: 1 passes, 0 fails.", labels=["check"]
+        )
+        for name, ok in checks.items():
+            check.add_metric([name], 1 if ok else 0)
+        yield from (ready, check)
+
+    def describe(self) -> Iterable[GaugeMetricFamily]:
+        return []
 
 
 # --- rules engine (issue 4) ----------------------------------------------------------

@@ -1,20 +1,52 @@
 """One frozen settings object, read once from ``DESKROUTE_*`` environment variables.
 
 Defaults suit the embedded broker on this machine; production sets
-``KAFKA_BOOTSTRAP`` (and TLS/SASL in a later release) and leaves the rest.
+``KAFKA_BOOTSTRAP`` and the ``DESKROUTE_KAFKA_*`` security settings and leaves the rest.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 
 class SettingsError(ValueError):
     pass
+
+
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+
+
+def _parse_bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(raw)
+
+
+def parse_sla(spec: str) -> dict[tuple[str, str], float]:
+    """``chat=120,support/chat=60`` -> {("", "chat"): 120, ("support", "chat"): 60}.
+
+    The department part is optional so one line covers every department and a
+    stricter one overrides it; a typo fails at start-up, not silently at alert time.
+    """
+    out: dict[tuple[str, str], float] = {}
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        target, sep, seconds = item.partition("=")
+        dept, _, channel = target.strip().rpartition("/")
+        if not sep or channel not in {"email", "social", "chat", "call"}:
+            raise ValueError(f"{item!r}: expected [department/]channel=seconds")
+        value = float(seconds)
+        if value <= 0:
+            raise ValueError(f"{item!r}: seconds must be positive")
+        out[(dept, channel)] = value
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +82,29 @@ class Settings:
     gateway_publish_timeout_s: float = 10.0
     #: ``Retry-After`` (seconds) sent with 503 when the broker is unreachable.
     gateway_retry_after_s: int = 5
+    #: Faust table store. ``memory://`` rebuilds state from the changelog at every
+    #: start; ``rocksdb://`` (production, ``pip install 'deskroute[rocksdb]'``) keeps it
+    #: under ``data_dir`` so a restart reads only the changelog's new tail.
+    store: str = "memory://"
+    #: Per-agent series (``deskroute_agent_open_work`` and friends). Off by default:
+    #: one series per agent and channel is what makes a Prometheus server expensive.
+    per_agent_metrics: bool = False
+    #: Longest a ticket should wait in a queue, per channel and optionally per
+    #: department (``department/channel=seconds``, which wins); exported as
+    #: ``deskroute_queue_sla_seconds`` for the oldest-wait alert.
+    queue_sla: str = "email=14400,social=3600,chat=120,call=60"
+    #: Kafka transport security: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.
+    kafka_security_protocol: str = "PLAINTEXT"
+    #: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (with a SASL_* protocol).
+    kafka_sasl_mechanism: str = "PLAIN"
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: str = field(default="", repr=False)
+    #: PEM bundle of the CAs that sign the brokers' certificates (default: the system's).
+    kafka_ssl_cafile: str = ""
+    #: Client certificate and key for mutual TLS (optional).
+    kafka_ssl_certfile: str = ""
+    kafka_ssl_keyfile: str = ""
+    kafka_ssl_check_hostname: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -64,7 +119,7 @@ class Settings:
                 continue
             kind: type[Any] = type(f.default)
             try:
-                values[f.name] = kind(raw)
+                values[f.name] = _parse_bool(raw) if kind is bool else kind(raw)
             except ValueError:
                 raise SettingsError(f"{name}={raw!r}: expected {kind.__name__}") from None
         settings = cls(**values)  # type: ignore[arg-type]
@@ -80,6 +135,24 @@ class Settings:
             raise SettingsError(f"DESKROUTE_GATEWAY_PORT: {self.gateway_port} is not a port")
         if self.log_level.lower() not in {"debug", "info", "warning", "error"}:
             raise SettingsError(f"DESKROUTE_LOG_LEVEL: {self.log_level!r} is not a level")
+        if self.kafka_security_protocol not in SECURITY_PROTOCOLS:
+            raise SettingsError(
+                f"DESKROUTE_KAFKA_SECURITY_PROTOCOL: {self.kafka_security_protocol!r} is not one of "
+                + ", ".join(SECURITY_PROTOCOLS)
+            )
+        if self.kafka_sasl_mechanism not in SASL_MECHANISMS:
+            raise SettingsError(
+                f"DESKROUTE_KAFKA_SASL_MECHANISM: {self.kafka_sasl_mechanism!r} is not one of "
+                + ", ".join(SASL_MECHANISMS)
+            )
+        if self.kafka_security_protocol.startswith("SASL") and not self.kafka_sasl_username:
+            raise SettingsError("DESKROUTE_KAFKA_SASL_USERNAME: required with a SASL protocol")
+        if self.store.split("://", 1)[0] not in {"memory", "rocksdb"}:
+            raise SettingsError(f"DESKROUTE_STORE: {self.store!r} is not memory:// or rocksdb://")
+        try:
+            parse_sla(self.queue_sla)
+        except ValueError as exc:
+            raise SettingsError(f"DESKROUTE_QUEUE_SLA: {exc}") from None
 
     @property
     def bootstrap_servers(self) -> list[str]:
