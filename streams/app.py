@@ -240,7 +240,7 @@ def create_app(settings: Settings) -> DeskrouteApp:
     async def read_tail(partition: int, start: int) -> list[tuple[int, bytes, bytes | None]]:
         tp = TopicPartition(topics.changelog_topic(settings.app_id, "state"), partition)
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.bootstrap_servers,
+            **client_kwargs(settings),
             group_id=None,
             enable_auto_commit=False,
             fetch_max_wait_ms=settings.fetch_max_wait_ms,
