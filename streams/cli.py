@@ -126,6 +126,19 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return run_ingest(_settings(), args.config)
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from streams.report import parse_date, run_report
+
+    try:
+        start = parse_date(args.start) if args.start else None
+        end = parse_date(args.end, end=True) if args.end else None
+    except ValueError as exc:
+        print(f"deskroute report: {exc}", file=sys.stderr)
+        return 2
+    print(run_report(_settings(), args.period, args.csv, start, end, args.tenant), end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="deskroute", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -186,6 +199,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--header", action="append", default=[], metavar="NAME:VALUE")
     p.add_argument("--tenant", default="demo")
     p.set_defaults(fn=cmd_publish)
+    p = sub.add_parser(
+        "report", help="per-department report from the outcome topics (day, week or month)"
+    )
+    p.add_argument("--period", choices=("day", "week", "month"), default="day")
+    p.add_argument("--csv", action="store_true", help="CSV (department and agent rows) for export")
+    p.add_argument("--from", dest="start", default="", help="first day (YYYY-MM-DD, UTC)")
+    p.add_argument("--to", dest="end", default="", help="last day, included (YYYY-MM-DD, UTC)")
+    p.add_argument("--tenant", default="", help="one tenant only")
+    p.set_defaults(fn=cmd_report)
     p = sub.add_parser("ingest", help="run the ingest gateway (HTTP webhooks -> inbound topics)")
     p.add_argument("--config", default="", help="gateway YAML (default: DESKROUTE_GATEWAY_CONFIG)")
     p.set_defaults(fn=cmd_ingest)
