@@ -22,7 +22,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 .PHONY: help
 help: ## Show this help.
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
-		awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
+		awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-13s %s\n", $$1, $$2}'
 
 .PHONY: install
 install: $(VENV)/.installed ## Create .venv and install deskroute with its dev tools.
@@ -41,6 +41,14 @@ lint: $(VENV)/.installed ## ruff and strict mypy on the packages.
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+.PHONY: deploy-check
+deploy-check: $(VENV)/.installed ## Check deploy/ offline: alert rules and their tests, manifests, compose, image, dashboard.
+	$(BIN)/python -m pytest -q tests/deploy
+
+.PHONY: observe
+observe: ## Prometheus on 127.0.0.1:9090 scraping the running demo (make run in another terminal).
+	@bash deploy/observe.sh
 
 .PHONY: bench
 bench: $(VENV)/.installed ## Benchmarks; ends with one line of JSON holding every figure.
