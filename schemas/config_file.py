@@ -156,6 +156,9 @@ class _Checker:
             line = self.lines.get(probe, 0)
         self.problems.append(ConfigProblem(self.filename, line, path or "<top>", message))
 
+    def reported(self, path: str) -> bool:
+        return any(p.field == path for p in self.problems)
+
     def mapping(self, value: Any, path: str, allowed: set[str]) -> dict[str, Any] | None:
         if not isinstance(value, dict):
             self.err(path, f"expected a mapping, got {_kind(value)}")
@@ -311,7 +314,10 @@ class _Checker:
                     holidays.append(day.isoformat())  # YAML reads 2026-12-25 as a date
                     continue
                 if not isinstance(day, str):
-                    self.err(f"{path}.holidays[{i}]", f"expected a date YYYY-MM-DD, got {day!r}")
+                    if not self.reported(f"{path}.holidays[{i}]"):  # e.g. 2026-02-30, by the reader
+                        self.err(
+                            f"{path}.holidays[{i}]", f"expected a date YYYY-MM-DD, got {day!r}"
+                        )
                     reported.add(f"holidays[{i}]")
                 holidays.append(str(day))
         else:

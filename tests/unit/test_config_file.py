@@ -412,3 +412,147 @@ def test_version_is_passed_through() -> None:
     assert config.version == 42
     assert config.default_department == ""
     assert config.departments["a"].name == "a"
+
+
+# --- rules, hours and calendars: every problem at its line ------------------------------
+
+RULES_BROKEN = """\
+tenant: acme
+calendars:
+  office:
+    timezone: Mars/Olympus
+    weekly: {mon: ["9-5"], funday: ["10:00-11:00"]}
+    holidays: [2026-02-30, "someday"]
+departments:
+  - id: support
+    overflow: nowhere
+  - id: sales
+    hours: {weekly: {mon: "09:00-17:00"}}
+agents:
+  - {id: ann, departments: [support]}
+rules:
+  - name: ok
+    if: [{field: channel, op: equals, value: email}]
+    actions: [{transfer: support}]
+  - name: fields
+    if:
+      - {field: colour, op: equals, value: red}
+      - {field: priority, op: gt, value: high}
+      - {field: subject, op: gt, value: 3}
+  - name: ops
+    trigger: [ticket_created, ticket_exploded]
+    if_any:
+      - [{field: subject, op: matches, value: "(unclosed"}]
+      - [{field: text, op: is_set, value: true}]
+    actions: [{transfer: support}, {drop: spam}, {set_priority: 9}]
+  - name: typo
+    if: [{field: subject, op: containz, value: invoice}]
+    actions: [{assign_agent: bob}, {add_tag: ""}, explode, {transfer: ghost}]
+  - name: hours
+    if:
+      - {field: time, op: within_hours, value: support}
+      - {field: time, op: equals, value: office}
+    stop: maybe
+    actions: [escalate]
+"""
+
+RULES_BROKEN_PROBLEMS = {
+    (4, "calendars.office.timezone"): "unknown time zone 'Mars/Olympus'",
+    (5, "calendars.office.weekly.mon[0]"): "expected HH:MM-HH:MM, got '9-5'",
+    (5, "calendars.office.weekly.funday"): "unknown day",
+    (6, "calendars.office.holidays[0]"): "unreadable value: day is out of range",
+    (6, "calendars.office.holidays[1]"): "expected a date YYYY-MM-DD, got 'someday'",
+    (9, "departments[0].overflow"): "unknown department 'nowhere'",
+    (11, "departments[1].hours.timezone"): "required field is missing",
+    (20, "rules[1].if[0].field"): "unknown field 'colour'",
+    (21, "rules[1].if[1].value"): "expected a number, got str 'high'",
+    (22, "rules[1].if[2].op"): "'gt' does not apply to subject",
+    (18, "rules[1].actions"): "a rule needs at least one action",
+    (24, "rules[2].trigger[1]"): "unknown trigger 'ticket_exploded'",
+    (26, "rules[2].if_any[0][0].value"): "invalid regular expression '(unclosed': missing )",
+    (27, "rules[2].if_any[1][0].value"): "is_set takes no value",
+    (28, "rules[2].actions[2].set_priority"): "expected 1 (most urgent) .. 5, got 9",
+    (28, "rules[2].actions"): "a rule places a ticket once: transfer, drop",
+    (30, "rules[3].if[0].op"): "unknown operator 'containz'",
+    (31, "rules[3].actions[0].assign_agent"): "unknown agent 'bob'",
+    (31, "rules[3].actions[1].add_tag"): "expected a non-empty tag",
+    (31, "rules[3].actions[2]"): "unknown action 'explode'",
+    (31, "rules[3].actions[3].transfer"): "unknown department 'ghost'",
+    (34, "rules[4].if[0].value"): "'support' is neither a department with hours nor a calendar",
+    (35, "rules[4].if[1].op"): "'equals' does not apply to time",
+    (36, "rules[4].stop"): "expected true or false, got 'maybe'",
+}
+
+
+def test_rule_problems_are_reported_with_file_line_and_field() -> None:
+    problems = problems_of(RULES_BROKEN, "acme.yaml")
+    found = {(p.line, p.field): p.message for p in problems}
+    assert set(found) == set(RULES_BROKEN_PROBLEMS), sorted(found)
+    for place, expected in RULES_BROKEN_PROBLEMS.items():
+        assert expected in found[place], (place, found[place])
+    assert len(problems) == len(found), "each problem is reported once"
+
+
+def test_unknown_operator_reads_exactly_as_documented() -> None:
+    by_field = {p.field: p for p in problems_of(RULES_BROKEN, "acme.yaml")}
+    assert str(by_field["rules[3].if[0].op"]) == (
+        "acme.yaml:30: rules[3].if[0].op: unknown operator 'containz'"
+    )
+
+
+def test_on_is_not_the_trigger_key() -> None:
+    """``on:`` is what YAML 1.1 tools read as ``true``; the key is ``trigger:``."""
+    text = (
+        "tenant: t\ndepartments:\n  - id: a\nrules:\n"
+        "  - {name: r, on: queue_wait, actions: [escalate]}\n"
+    )
+    (problem,) = problems_of(text)
+    assert (problem.line, problem.field) == (5, "rules[0].on")
+    assert "'trigger'" in problem.message
+
+
+def test_full_rule_syntax_loads_and_round_trips_through_the_codec() -> None:
+    from schemas.codec import decode, encode
+
+    text = (
+        "tenant: t\n"
+        "calendars:\n  office: {timezone: Europe/Paris, weekly: {mon: ['09:00-17:00']}}\n"
+        "departments:\n  - {id: a, overflow: b}\n  - id: b\n"
+        "    hours: {timezone: UTC, weekly: {sun: '00:00-24:00'}, holidays: [2026-12-25]}\n"
+        "agents:\n  - {id: ann, departments: [a]}\n"
+        "rules:\n"
+        "  - name: r\n    trigger: [ticket_created, message_added]\n    stop: false\n"
+        "    when: {channel: email}\n"
+        "    if: [{field: time, op: within_hours, value: office}]\n"
+        "    if_any:\n      - [{field: customer.vip, op: equals, value: true}]\n"
+        "      - [{field: subject, op: matches, value: '(?i)urgent'}]\n"
+        "    actions: [{transfer: a}, {set_priority: 1}, {add_tag: vip}, {assign_agent: ann},"
+        " leave_unassigned, {leave_unassigned: true}]\n"
+        "  - {name: s, trigger: queue_wait, if: [{field: wait_s, op: gte, value: 60.5}],"
+        " actions: [escalate]}\n"
+    )
+    config = parse_config_text(text, "t.yaml")
+    rule = config.rules[0]
+    assert rule.triggers == ("ticket_created", "message_added")
+    assert rule.channel == ("email",)
+    assert rule.groups == (
+        (
+            ConditionConfig("time", "within_hours", "office"),
+            ConditionConfig("customer.vip", "equals", True),
+        ),
+        (
+            ConditionConfig("time", "within_hours", "office"),
+            ConditionConfig("subject", "matches", "(?i)urgent"),
+        ),
+    )
+    assert [a.action for a in rule.actions] == [
+        "transfer",
+        "set_priority",
+        "add_tag",
+        "assign_agent",
+        "leave_unassigned",
+        "leave_unassigned",
+    ]
+    assert config.departments["b"].hours is not None
+    assert config.departments["b"].hours.holidays == ("2026-12-25",)
+    assert decode(encode(config)) == config

@@ -240,3 +240,69 @@ def test_route_record_rejects_unknown_tenant() -> None:
     raw = encode(inbound(tenant="globex"))
     out = route_record(raw, topics.INBOUND["email"], _config_for(config()), 1.0, 2.0)
     assert out == Rejected("unknown_tenant", "tenant 'globex' has no config")
+
+
+def test_route_record_carries_what_the_rules_did() -> None:
+    from schemas.config_file import parse_config_text
+
+    cfg = parse_config_text(
+        "tenant: acme\ndepartments: [{id: sales}]\nagents: [{id: ann, departments: [sales]}]\n"
+        "rules:\n"
+        "  - {name: vip, stop: false, if: [{field: customer.vip, op: equals, value: true}],"
+        " actions: [{set_priority: 1}, {add_tag: vip}, {assign_agent: ann}, leave_unassigned]}\n"
+        "  - {name: spam, if: [{field: automatic, op: is_set}], actions: [{drop: auto mail}]}\n"
+        "  - {name: all, actions: [{transfer: sales}]}\n",
+        "t.yaml",
+        version=4,
+    )
+    ev = InboundReceived(
+        "in-1", "acme", "email", "email:x", "c", Customer("c"), 1.0, attributes={"vip": True}
+    )
+    out = route_record(encode(ev), topics.INBOUND["email"], _config_for(cfg), 2.0, 3.0)
+    assert isinstance(out, TicketRouted)
+    assert (out.department, out.rule, out.config_version, out.priority) == ("sales", "all", 4, 1)
+    assert (out.tags, out.preferred_agent, out.leave_unassigned) == (("vip",), "ann", True)
+    assert out.explanation["matched"] == ["vip", "all"]
+
+    spam = InboundReceived(
+        "in-2",
+        "acme",
+        "email",
+        "email:x",
+        "c",
+        Customer("c"),
+        1.0,
+        attributes={"automatic": "bulk"},
+    )
+    dropped = route_record(encode(spam), topics.INBOUND["email"], _config_for(cfg), 2.0, 3.0)
+    assert isinstance(dropped, TicketRouted)
+    assert (dropped.department, dropped.rule) == ("", "spam")
+    assert dropped.reason == "dropped by rule spam: auto mail"
+    assert dropped.explanation["outcome"] == "dropped"
+    (unroutable,) = on_ticket_routed(MemoryState(), cfg, dropped, 4.0).emitted
+    assert isinstance(unroutable, TicketUnroutable)
+    assert unroutable.reason == "dropped by rule spam: auto mail"
+
+
+def test_ticket_routed_records_from_before_the_rules_engine_still_decode() -> None:
+    from schemas.codec import decode
+
+    old = {
+        "type": "TicketRouted",
+        "v": 1,
+        "ticket_id": "t",
+        "tenant": "acme",
+        "channel": "chat",
+        "source": "chat:x",
+        "conversation_id": "c",
+        "department": "sales",
+        "rule": "r",
+        "config_version": 1,
+        "priority": 3,
+        "received_at": 1.0,
+        "ingested_at": 1.0,
+        "routed_at": 1.0,
+    }
+    ev = decode(orjson.dumps(old))
+    assert isinstance(ev, TicketRouted)
+    assert (ev.tags, ev.preferred_agent, ev.leave_unassigned, ev.explanation) == ((), "", False, {})
