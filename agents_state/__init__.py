@@ -13,6 +13,7 @@ from agents_state.transitions import (
     Transition,
     on_agent_event,
     on_ticket_routed,
+    withdraw_ticket,
 )
 
 __all__ = [
@@ -26,4 +27,5 @@ __all__ = [
     "on_agent_event",
     "on_ticket_routed",
     "state_key",
+    "withdraw_ticket",
 ]

@@ -15,7 +15,7 @@ from schemas.events import Presence
 #: Separates tenant and id in table keys; not a character ids are expected to hold.
 KEY_SEP = "\x1f"
 
-TicketStatus = Literal["queued", "assigned", "finished", "unroutable"]
+TicketStatus = Literal["queued", "assigned", "finished", "unroutable", "withdrawn"]
 
 
 def state_key(tenant: str, ident: str) -> str:

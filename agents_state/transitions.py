@@ -187,6 +187,35 @@ def on_ticket_routed(
     return tx.out
 
 
+def withdraw_ticket(
+    state: StateView, config: TenantConfig, ticket_id: str, now: float
+) -> Transition:
+    """The customer left before anyone took the work (hung up, closed the chat).
+
+    Only waiting work can be withdrawn; assigned or finished work is the agent's
+    to close, so for it this changes nothing (``noop`` says why).
+    """
+    tx = _Tx(state, config)
+    ticket = tx.ticket(ticket_id)
+    if ticket is None or ticket.status != "queued":
+        tx.out.noop = "not waiting"
+        return tx.out
+    dept = tx.department(ticket.department)
+    queue = dept.queues.get(ticket.channel, ())
+    tx.put_department(
+        ticket.department,
+        dataclasses.replace(
+            dept,
+            queues={
+                **dept.queues,
+                ticket.channel: tuple(e for e in queue if e.ticket_id != ticket_id),
+            },
+        ),
+    )
+    tx.put_ticket(dataclasses.replace(ticket, status="withdrawn", updated_at=now))
+    return tx.out
+
+
 def on_agent_event(
     state: StateView, config: TenantConfig, ev: AgentEvent, now: float
 ) -> Transition:

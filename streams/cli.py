@@ -208,6 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", dest="end", default="", help="last day, included (YYYY-MM-DD, UTC)")
     p.add_argument("--tenant", default="", help="one tenant only")
     p.set_defaults(fn=cmd_report)
+    from simulator.cli import add_parser as add_simulate
+
+    add_simulate(sub)
+
     p = sub.add_parser("ingest", help="run the ingest gateway (HTTP webhooks -> inbound topics)")
     p.add_argument("--config", default="", help="gateway YAML (default: DESKROUTE_GATEWAY_CONFIG)")
     p.set_defaults(fn=cmd_ingest)
