@@ -18,7 +18,7 @@ import traceback
 from collections.abc import Callable
 from types import ModuleType
 
-from bench import ceiling, e2e, gateway
+from bench import ceiling, e2e, gateway, rules
 from bench.common import events_from_env, say
 
 Figures = dict[str, float]
@@ -28,6 +28,7 @@ BENCHMARKS: list[tuple[str, ModuleType]] = [
     ("ceiling", ceiling),
     ("e2e", e2e),
     ("gateway", gateway),
+    ("rules", rules),
 ]
 
 
