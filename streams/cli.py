@@ -177,7 +177,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("explain", help="how the rules route one event, rule by rule (offline)")
     p.add_argument("--event", required=True, help="InboundReceived JSON file ('-' = stdin)")
     p.add_argument("--config", default="examples/demo-tenant.yaml", help="tenant config file")
-    p.add_argument("--trigger", action="append", help="instead of the event's own triggers")
+    from rules.vocabulary import TRIGGERS
+
+    p.add_argument(
+        "--trigger", action="append", choices=TRIGGERS, help="instead of the event's own triggers"
+    )
     p.add_argument("--department", default="", help="the queue the ticket waits in (queue_wait)")
     p.add_argument("--wait-s", type=float, default=None, help="how long it has waited (queue_wait)")
     p.add_argument("--at", default="", help="clock of time conditions (default: received_at)")

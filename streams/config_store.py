@@ -48,7 +48,14 @@ class ConfigStore:
         current = self.configs.get(cfg.tenant)
         if current is not None and current.version >= cfg.version:
             return
-        compiled_for(cfg)  # now, so the first event of the new version does not pay for it
+        try:
+            compiled_for(cfg)  # now, so the first event of the new version does not pay for it
+        except (ValueError, KeyError, TypeError) as exc:  # a check missed it: still refuse
+            metrics.CONFIG_REJECTED.inc()
+            log.error(
+                "config record rejected", extra={"tenant": cfg.tenant, "problems": [repr(exc)]}
+            )
+            return
         self.configs[cfg.tenant] = cfg
         metrics.CONFIG_VERSION.labels(cfg.tenant).set(cfg.version)
         summary = cfg.summary()

@@ -306,3 +306,31 @@ def test_ticket_routed_records_from_before_the_rules_engine_still_decode() -> No
     ev = decode(orjson.dumps(old))
     assert isinstance(ev, TicketRouted)
     assert (ev.tags, ev.preferred_agent, ev.leave_unassigned, ev.explanation) == ((), "", False, {})
+
+
+def test_workers_apply_newer_configs_and_refuse_bad_rules() -> None:
+    import dataclasses
+
+    from schemas.tenant_config import ConditionConfig
+    from streams import metrics
+    from streams.config_store import ConfigStore
+
+    def sample(name: str, **labels: str) -> float:
+        return metrics.REGISTRY.get_sample_value(name, labels) or 0.0
+
+    tenant = "reload-test"
+    store = ConfigStore()
+    v1 = dataclasses.replace(config(RuleConfig("r", "sales")), tenant=tenant, version=1)
+    v2 = dataclasses.replace(v1, version=2, rules=(RuleConfig("r", "billing"),))
+    rejected = sample("deskroute_config_rejected_total")
+    store.apply_record(b"", encode(v1))
+    store.apply_record(b"", encode(v2))
+    store.apply_record(b"", encode(v1))  # an older version read again changes nothing
+    assert store.get(tenant) == v2
+    assert sample("deskroute_config_reloads_total", tenant=tenant) == 1
+    assert sample("deskroute_config_version", tenant=tenant) == 2
+    bad_rule = RuleConfig("r", "sales", groups=((ConditionConfig("subject", "containz", "x"),),))
+    store.apply_record(b"", encode(dataclasses.replace(v2, version=3, rules=(bad_rule,))))
+    assert store.get(tenant) == v2
+    assert sample("deskroute_config_rejected_total") == rejected + 1
+    assert route(v2, inbound()).department == "billing"
