@@ -11,7 +11,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rules import DEFAULT_RULE, decide, facts_for, route
-from rules.operators import MAX_MATCH_INPUT_CHARS, make_test, value_problem
+from rules.operators import (
+    MAX_MATCH_INPUT_CHARS,
+    compile_pattern,
+    make_test,
+    searcher,
+    value_problem,
+)
 from rules.vocabulary import OPERATORS, kind_of
 from schemas.config_file import parse_config_text
 from schemas.events import Channel, Customer, InboundReceived
@@ -410,3 +416,12 @@ def test_time_conditions_use_the_events_own_time() -> None:
     assert route(config, evening).department is None
     # explain and other triggers may set the clock explicitly
     assert decide(config, facts_for(evening, now=monday_10)).department == "sales"
+
+
+@given(
+    pattern=st.sampled_from([r"a+b", r"(?i)\burgent\b", r"^é", r"\d{3}$", r"x|y", r"[^a]"]),
+    text=st.text(alphabet="abxyAB URGENTé123\u2603\ud800", max_size=20),
+)
+def test_the_fast_search_agrees_with_re2s_own(pattern: str, text: str) -> None:
+    expected = compile_pattern(pattern).search(text.encode("utf-8", "replace").decode()) is not None
+    assert searcher(pattern)(text) is expected
