@@ -253,6 +253,9 @@ def test_worker_logs_are_json_lines_without_customer_data(live: Live) -> None:
     assert any(r["logger"] == "deskroute.config" for r in records)
     dead = [r for r in records if r["message"] == "event dead-lettered"]
     assert dead and dead[0]["reason"] == "malformed_json" and dead[0]["topic"]
+    queued = [r for r in records if r["message"] == "ticket queued"]
+    assert queued and queued[0]["ticket_id"].startswith("ops-")
+    assert (queued[0]["tenant"], queued[0]["department"]) == ("acme", "support")
     assert "secret.customer@example.org" not in live.worker_log
     assert "private message body" not in live.worker_log
 
