@@ -70,7 +70,7 @@ def explain(config: TenantConfig, facts: Facts) -> tuple[RouteDecision, str]:
                 lines.append(f"     {mark} {cond.text}   (actual: {cond.actual})")
         for effect in rule.effects:
             lines.append(f"     -> {effect}")
-    if decision.trace and decision.trace[-1].matched_group >= 0 and decision.outcome != "unchanged":
+    if decision.trace and decision.trace[-1].matched_group >= 0:
         last = decision.trace[-1]
         if decision.outcome == "dropped" or last.stop:
             lines.append(f"stopped after {last.name}")
