@@ -41,7 +41,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -70,7 +69,8 @@ from schemas.events import AgentCapacityChanged, AgentPresenceChanged
 from schemas.tenant_config import TenantConfig
 from streams import topics
 from streams.admin import create_topics, producer, publish_config, wait_for_broker
-from streams.broker import die_with_parent, free_port
+from streams.broker import free_port
+from streams.processes import spawn_worker, stop_process
 from streams.settings import Settings
 
 #: N when ``BENCH_EVENTS`` is unset. Every ticket adds one-record batches to the
@@ -112,18 +112,8 @@ class WorkerProcess:
             "DESKROUTE_DATA_DIR": self.settings.data_dir,
         }
         self.log_path.unlink(missing_ok=True)
-        with open(self.log_path, "ab") as out:  # the child keeps its own descriptor
-            self.spawned_at = time.time()
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "streams.cli", "worker"],
-                cwd=ROOT,  # the packages import from the repository root
-                env=env,
-                stdout=out,
-                stderr=out,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-                preexec_fn=die_with_parent,
-            )
+        self.spawned_at = time.time()
+        self.proc = spawn_worker(env, self.log_path)
 
     def exited(self) -> int | None:
         return None if self.proc is None else self.proc.poll()
@@ -133,15 +123,10 @@ class WorkerProcess:
         proc = self.proc
         if proc is None:
             return None
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                say(f"e2e: worker did not stop within {timeout:.0f}s of SIGTERM; killing it")
-                proc.kill()
-                proc.wait()
-        return proc.returncode
+        code = stop_process(proc, timeout)
+        if code == -signal.SIGKILL:
+            say(f"e2e: worker did not stop within {timeout:.0f}s of SIGTERM; it was killed")
+        return code
 
     def log_problems(self) -> Counter[tuple[str, str]]:
         """(level, message with numbers as #) -> count, over the worker's log."""

@@ -42,7 +42,8 @@ from schemas.events import (
 from schemas.tenant_config import TenantConfig
 from streams import topics
 from streams.admin import create_topics, producer, publish_config, wait_for_broker
-from streams.broker import EmbeddedBroker, die_with_parent
+from streams.broker import EmbeddedBroker
+from streams.processes import spawn_worker, stop_process
 from streams.settings import Settings
 
 SOURCES: dict[str, list[str]] = {
@@ -293,30 +294,6 @@ async def _wait_ready(url: str, worker: subprocess.Popen[bytes], timeout: float)
     raise RuntimeError(f"worker not ready at {url} within {timeout}s")
 
 
-def start_worker(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    out = open(log_path, "ab")  # noqa: SIM115 (the child owns it)
-    return subprocess.Popen(
-        [sys.executable, "-m", "streams.cli", "worker"],
-        env=env,
-        stdout=out,
-        stderr=out,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-        preexec_fn=die_with_parent,
-    )
-
-
-def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 async def _run(
     settings: Settings, config: TenantConfig, duration: float, rate: float, seed: int, out: TextIO
 ) -> int:
@@ -330,7 +307,7 @@ async def _run(
         "DESKROUTE_WEB_PORT": str(settings.web_port),
     }
     log_path = Path(".deskroute") / "worker.log"
-    worker = start_worker(env, log_path)
+    worker = spawn_worker(env, log_path)
     demo = Demo(settings, config, rate, seed)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -14,7 +14,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -29,10 +28,9 @@ from schemas.config_file import parse_config_text
 from schemas.tenant_config import TenantConfig
 from streams import topics
 from streams.admin import create_topics, producer, publish_config, wait_for_broker
-from streams.broker import EmbeddedBroker, die_with_parent, free_port
+from streams.broker import EmbeddedBroker, free_port
+from streams.processes import spawn_worker, stop_process
 from streams.settings import Settings
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 async def eventually(
@@ -95,13 +93,7 @@ class Worker:
         self.proc.wait(10)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, 20)
 
     def log_tail(self) -> str:
         return self.log.read_text(errors="replace")[-4000:] if self.log.exists() else ""
@@ -189,17 +181,7 @@ class Cluster:
             "DESKROUTE_WEB_PORT": str(port),
             "DESKROUTE_DATA_DIR": str(self.tmp / f"data-{self._n}"),
         }
-        with open(log, "ab") as out:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "streams.cli", "worker"],
-                cwd=ROOT,
-                env=env,
-                stdout=out,
-                stderr=out,
-                stdin=subprocess.DEVNULL,
-                preexec_fn=die_with_parent,
-            )
-        worker = Worker(proc, f"http://127.0.0.1:{port}", log)
+        worker = Worker(spawn_worker(env, log), f"http://127.0.0.1:{port}", log)
         self.workers.append(worker)
         return worker
 

@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 
 from strategies import (
     STRATEGIES,
-    Candidate,
     PickContext,
     agent_priority,
     longest_idle,
@@ -18,20 +17,8 @@ from strategies import (
     pick,
     random_pick,
 )
+from tests.unit.test_strategies import CTX, cand
 
-
-def cand(
-    agent_id: str,
-    order: int,
-    load: int = 0,
-    capacity: int = 5,
-    last: float = 0.0,
-    priority: int = 50,
-) -> Candidate:
-    return Candidate(agent_id, load, capacity, last, priority, order)
-
-
-CTX = PickContext("t-1")
 NAMES = ["random", "max-load", "agent-priority", "longest-idle"]
 
 
