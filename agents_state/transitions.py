@@ -33,7 +33,7 @@ from schemas.events import (
     WorkFinished,
 )
 from schemas.tenant_config import TenantConfig
-from strategies import Candidate, PickContext, pick
+from strategies import Candidate, Pick, PickContext, pick
 
 #: At most this many candidates / exclusions are listed by name in an explanation.
 EXPLAIN_LIMIT = 10
@@ -165,6 +165,11 @@ def on_ticket_routed(
     tx.put_department(
         ev.department, dataclasses.replace(dept, queues={**dept.queues, ev.channel: queue})
     )
+    preferred_missed = ""
+    if ev.preferred_agent:
+        preferred_missed = _assign_preferred(
+            tx, ev.department, ev.channel, ev.ticket_id, ev.preferred_agent, now
+        )
     # Waiting work is served first: the new ticket joined the queue in priority order.
     _drain(tx, (ev.department,), ev.channel, now)
     ticket = tx.ticket(ev.ticket_id)
@@ -180,7 +185,7 @@ def on_ticket_routed(
                 ev.channel,
                 ev.priority,
                 position,
-                _why_nobody(excluded, position),
+                "; ".join(filter(None, (preferred_missed, _why_nobody(excluded, position)))),
                 now,
             )
         )
@@ -313,12 +318,47 @@ def _assign_head(tx: _Tx, dept_id: str, channel: str, now: float) -> bool:
     """Give the head of one queue to the agent the department's strategy picks."""
     strategy = tx.config.departments[dept_id].strategy_for(channel)
     dept = tx.department(dept_id)
-    queue = dept.queues[channel]
-    head = queue[0]
+    head = dept.queues[channel][0]
     candidates, excluded = _candidates(tx, dept_id, channel)
     chosen = pick(strategy, candidates, PickContext(head.ticket_id, dept.cursors.get(channel, -1)))
     if chosen is None:
         return False
+    _assign(tx, dept_id, channel, head, chosen, strategy, candidates, excluded, now)
+    return True
+
+
+def _assign_preferred(
+    tx: _Tx, dept_id: str, channel: str, ticket_id: str, agent_id: str, now: float
+) -> str:
+    """A rule named the agent: they get the ticket if they can take it now.
+
+    Returns "" when assigned, else why not (the ticket then follows the
+    department's strategy like any other).
+    """
+    candidates, excluded = _candidates(tx, dept_id, channel)
+    if agent_id in excluded:
+        return f"preferred agent {agent_id}: {excluded[agent_id]}"
+    if not any(c.agent_id == agent_id for c in candidates):
+        return f"preferred agent {agent_id}: not in department {dept_id}"
+    entry = next(e for e in tx.department(dept_id).queues[channel] if e.ticket_id == ticket_id)
+    chosen = Pick(agent_id, "named by a rule")
+    _assign(tx, dept_id, channel, entry, chosen, "preferred-agent", candidates, excluded, now)
+    return ""
+
+
+def _assign(
+    tx: _Tx,
+    dept_id: str,
+    channel: str,
+    entry: QueueEntry,
+    chosen: Pick,
+    strategy: str,
+    candidates: list[Candidate],
+    excluded: dict[str, str],
+    now: float,
+) -> None:
+    """Move one waiting item to the chosen agent and say so, with the explanation."""
+    dept = tx.department(dept_id)
     winner = next(c for c in candidates if c.agent_id == chosen.agent_id)
     agent = tx.agent(chosen.agent_id)
     tx.put_agent(
@@ -326,7 +366,7 @@ def _assign_head(tx: _Tx, dept_id: str, channel: str, now: float) -> bool:
             agent,
             open_work={
                 **agent.open_work,
-                channel: (*agent.open_work.get(channel, ()), head.ticket_id),
+                channel: (*agent.open_work.get(channel, ()), entry.ticket_id),
             },
             last_assigned_at=now,
         )
@@ -335,11 +375,14 @@ def _assign_head(tx: _Tx, dept_id: str, channel: str, now: float) -> bool:
         dept_id,
         dataclasses.replace(
             dept,
-            queues={**dept.queues, channel: queue[1:]},
+            queues={
+                **dept.queues,
+                channel: tuple(e for e in dept.queues[channel] if e.ticket_id != entry.ticket_id),
+            },
             cursors={**dept.cursors, channel: winner.order},
         ),
     )
-    ticket = tx.ticket(head.ticket_id)
+    ticket = tx.ticket(entry.ticket_id)
     if ticket is not None:
         tx.put_ticket(
             dataclasses.replace(ticket, status="assigned", agent_id=chosen.agent_id, updated_at=now)
@@ -357,19 +400,18 @@ def _assign_head(tx: _Tx, dept_id: str, channel: str, now: float) -> bool:
     }
     tx.out.emitted.append(
         TicketAssigned(
-            head.ticket_id,
+            entry.ticket_id,
             tx.tenant,
             dept_id,
             channel,  # type: ignore[arg-type]
             chosen.agent_id,
             strategy,
             explanation,
-            head.ingested_at,
+            entry.ingested_at,
             now,
-            max(0.0, now - head.enqueued_at),
+            max(0.0, now - entry.enqueued_at),
         )
     )
-    return True
 
 
 def _why_nobody(excluded: dict[str, str], position: int) -> str:

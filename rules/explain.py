@@ -93,7 +93,7 @@ def _outcome(d: RouteDecision, start: tuple[str, int, tuple[str, ...]]) -> str:
     if d.tags != start[2]:
         extras.append(f"tags [{', '.join(d.tags)}]")
     if d.preferred_agent:
-        extras.append(f"preferred agent {d.preferred_agent} (not yet honoured by assignment)")
+        extras.append(f"preferred agent {d.preferred_agent} (if they can take it now)")
     if d.leave_unassigned:
         extras.append("leave unassigned (not yet honoured by assignment)")
     extras.append(f"{d.evaluated} rule(s) evaluated, matched: {', '.join(d.matched) or 'none'}")

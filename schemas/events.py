@@ -145,11 +145,12 @@ class TicketRouted:
     #: The ticket's tags after the rules (the event's ``attributes.tags``, then
     #: ``add_tag``/``remove_tag`` actions).
     tags: tuple[str, ...] = ()
-    #: A rule's ``assign_agent``: the agent to prefer when eligible. NOT YET HONOURED:
-    #: the assignment stage still applies the department's strategy.
+    #: A rule's ``assign_agent``: the agent who gets the ticket if they can take it
+    #: now (online, in the department, room on the channel); otherwise the
+    #: department's strategy decides and the queue reason says why not.
     preferred_agent: str = ""
     #: A rule's ``leave_unassigned``: wait for an agent to pull the ticket. NOT YET
-    #: HONOURED by the assignment stage either.
+    #: HONOURED by the assignment stage.
     leave_unassigned: bool = False
     #: How the rules decided, compact (``rules.RouteDecision.explanation``); empty on
     #: records written before rules explained themselves.

@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from agents_state import MemoryState, on_agent_event, on_ticket_routed, state_key
-from schemas.events import TicketAssigned, TicketQueued, TicketUnroutable
+from schemas.events import TicketAssigned, TicketQueued, TicketRouted, TicketUnroutable
 from schemas.tenant_config import DepartmentConfig, TenantConfig
 
 from .builders import (
@@ -537,3 +537,49 @@ def test_tenants_do_not_share_state() -> None:
     t = step(state, cfg_b, routed("t1", "d", tenant="b"), 4.0)
     assert not t.duplicate
     assert assignments(t) == [("t1", "x")]
+
+
+# --- a rule's preferred agent ------------------------------------------------------
+
+
+def routed_to(ticket_id: str, dept: str, channel: str, preferred: str) -> TicketRouted:
+    return TicketRouted(
+        ticket_id,
+        TENANT,
+        channel,
+        "src",
+        f"conv-{ticket_id}",
+        dept,
+        "r",
+        1,  # type: ignore[arg-type]
+        3,
+        0.0,
+        0.0,
+        0.0,
+        preferred_agent=preferred,
+    )
+
+
+def test_preferred_agent_gets_the_ticket_over_the_strategy() -> None:
+    desk = Desk(
+        make_config({"D": "least-load"}, [agent("a", ["D"], chat=3), agent("b", ["D"], chat=3)])
+    )
+    desk.online("a")
+    desk.online("b")
+    desk.ticket("t0", "D", "chat")  # a now has 1 chat: least load would pick b
+    t = desk.send(routed_to("t1", "D", "chat", "a"))
+    (assigned,) = [e for e in t.emitted if isinstance(e, TicketAssigned)]
+    assert (assigned.agent_id, assigned.strategy) == ("a", "preferred-agent")
+    assert desk.open_work("a", "chat") == ("t0", "t1")
+
+
+def test_unavailable_preferred_agent_falls_back_and_says_why() -> None:
+    desk = Desk(
+        make_config({"D": "least-load"}, [agent("a", ["D"], chat=1), agent("b", ["D"], chat=1)])
+    )
+    desk.online("b")  # a is offline
+    t = desk.send(routed_to("t1", "D", "chat", "a"))
+    assert assignments(t) == [("t1", "b")]
+    t = desk.send(routed_to("t2", "D", "chat", "a"))  # b is full now, a still offline
+    queued = only(t, TicketQueued)
+    assert queued.reason.startswith("preferred agent a: offline; no agent available")
