@@ -29,6 +29,7 @@ from schemas.tenant_config import TenantConfig
 from streams import topics
 from streams.admin import create_topics, producer, publish_config, wait_for_broker
 from streams.broker import EmbeddedBroker, free_port
+from streams.processes import ROOT as ROOT  # re-exported: the tests locate files by it
 from streams.processes import spawn_worker, stop_process
 from streams.settings import Settings
 
