@@ -18,7 +18,7 @@ import time
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from bench.common import (
@@ -31,7 +31,7 @@ from bench.common import (
     rate,
     say,
 )
-from streams.admin import producer
+from streams.admin import producer, reader
 from streams.settings import Settings
 
 #: N when ``BENCH_EVENTS`` is unset: about 10 seconds for both passes.
@@ -59,13 +59,7 @@ async def pass_through(
     Returns the seconds it took and the cores this process and the broker kept
     busy meanwhile (CPU seconds / wall seconds).
     """
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers,
-        group_id=None,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        fetch_max_wait_ms=settings.fetch_max_wait_ms,
-    )
+    consumer = reader(settings)
     p = producer(settings)
     await p.start()
     await consumer.start()

@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
 from bench.common import (
     LOG_DIR,
@@ -68,7 +68,7 @@ from schemas.config_file import load_config_file
 from schemas.events import AgentCapacityChanged, AgentPresenceChanged
 from schemas.tenant_config import TenantConfig
 from streams import topics
-from streams.admin import create_topics, producer, publish_config, wait_for_broker
+from streams.admin import create_topics, producer, publish_config, reader, wait_for_broker
 from streams.broker import free_port
 from streams.processes import spawn_worker, stop_process
 from streams.settings import Settings
@@ -194,13 +194,7 @@ def _cpu(worker_pid: int, broker_pid: int) -> tuple[float, float, float]:
 async def _observe(
     settings: Settings, worker: WorkerProcess, broker_pid: int, n: int
 ) -> dict[str, float]:
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers,
-        group_id=None,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        fetch_max_wait_ms=settings.fetch_max_wait_ms,
-    )
+    consumer = reader(settings)
     await consumer.start()
     try:
         tps = [

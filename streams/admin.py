@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
@@ -69,6 +69,20 @@ def producer(settings: Settings, **overrides: object) -> AIOKafkaProducer:
     }
     kwargs.update(overrides)
     return AIOKafkaProducer(**kwargs)
+
+
+def reader(settings: Settings, *topic_names: str, **overrides: object) -> AIOKafkaConsumer:
+    """A group-less consumer that reads from the beginning with the configured
+    fetch wait and Kafka security: for followers, tail reads, reports and tests."""
+    kwargs: dict[str, object] = {
+        **client_kwargs(settings),
+        "group_id": None,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "fetch_max_wait_ms": settings.fetch_max_wait_ms,
+    }
+    kwargs.update(overrides)
+    return AIOKafkaConsumer(*topic_names, **kwargs)
 
 
 async def publish_config(settings: Settings, config: TenantConfig) -> None:

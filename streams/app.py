@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import faust
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.partitioner import murmur2
 from prometheus_client import generate_latest
@@ -44,6 +44,7 @@ from schemas.events import (
     WorkFinished,
 )
 from streams import metrics, topics
+from streams.admin import reader
 from streams.config_store import ConfigStore
 from streams.health import consumer_offsets, readiness_checks
 from streams.kafka import Transport
@@ -239,12 +240,7 @@ def create_app(settings: Settings) -> DeskrouteApp:
 
     async def read_tail(partition: int, start: int) -> list[tuple[int, bytes, bytes | None]]:
         tp = TopicPartition(topics.changelog_topic(settings.app_id, "state"), partition)
-        consumer = AIOKafkaConsumer(
-            **client_kwargs(settings),
-            group_id=None,
-            enable_auto_commit=False,
-            fetch_max_wait_ms=settings.fetch_max_wait_ms,
-        )
+        consumer = reader(settings)
         await consumer.start()
         try:
             consumer.assign([tp])

@@ -41,7 +41,7 @@ from schemas.events import (
 )
 from schemas.tenant_config import TenantConfig
 from streams import topics
-from streams.admin import create_topics, producer, publish_config, wait_for_broker
+from streams.admin import create_topics, producer, publish_config, reader, wait_for_broker
 from streams.broker import EmbeddedBroker
 from streams.processes import spawn_worker, stop_process
 from streams.settings import Settings
@@ -313,15 +313,13 @@ async def _run(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, demo.stop.set)
     base = f"http://{settings.web_host}:{settings.web_port}"
-    consumer = AIOKafkaConsumer(
+    consumer = reader(
+        settings,
         topics.ASSIGNED,
         topics.QUEUED,
         topics.UNROUTABLE,
         topics.DEADLETTER,
-        bootstrap_servers=settings.bootstrap_servers,
         auto_offset_reset="latest",
-        fetch_max_wait_ms=settings.fetch_max_wait_ms,
-        group_id=None,
     )
     tasks: list[asyncio.Task[None]] = []
     started = time.monotonic()

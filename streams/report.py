@@ -328,20 +328,13 @@ async def read_outcomes(settings: Any, idle_ms: int = 500) -> list[Outcome]:
     are not outcomes (agent events relayed through the routed topic, foreign or
     malformed records) are skipped.
     """
-    from aiokafka import AIOKafkaConsumer
 
     from schemas.codec import DecodeError, decode
     from streams import topics
-    from streams.security import client_kwargs
+    from streams.admin import reader
 
     names = (topics.ROUTED, topics.ASSIGNED, topics.QUEUED, topics.UNROUTABLE)
-    consumer = AIOKafkaConsumer(
-        **client_kwargs(settings),
-        group_id=None,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        fetch_max_wait_ms=settings.fetch_max_wait_ms,
-    )
+    consumer = reader(settings)
     await consumer.start()
     out: list[Outcome] = []
     try:

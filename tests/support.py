@@ -21,13 +21,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
-
 from schemas.codec import decode, encode
 from schemas.config_file import parse_config_text
 from schemas.tenant_config import TenantConfig
 from streams import topics
-from streams.admin import create_topics, producer, publish_config, wait_for_broker
+from streams.admin import create_topics, producer, publish_config, reader, wait_for_broker
 from streams.broker import EmbeddedBroker, free_port
 from streams.processes import ROOT as ROOT  # re-exported: the tests locate files by it
 from streams.processes import spawn_worker, stop_process
@@ -107,13 +105,7 @@ class Outputs:
 
     def __init__(self, settings: Settings) -> None:
         self.records: list[tuple[str, Any]] = []
-        self._consumer = AIOKafkaConsumer(
-            *self.TOPICS,
-            bootstrap_servers=settings.bootstrap_servers,
-            group_id=None,
-            auto_offset_reset="earliest",
-            fetch_max_wait_ms=10,
-        )
+        self._consumer = reader(settings, *self.TOPICS)
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
