@@ -27,24 +27,16 @@ from agents_state import (
     AgentState,
     DepartmentState,
     TicketState,
-    on_agent_event,
-    on_ticket_routed,
     state_key,
 )
 from agents_state.transitions import Readable, Transition
 from schemas.codec import DecodeError, decode_as, encode
 from schemas.events import (
-    AgentCapacityChanged,
-    AgentPresenceChanged,
     EventDeadLettered,
-    TicketAssigned,
-    TicketQueued,
-    TicketRouted,
-    TicketUnroutable,
-    WorkFinished,
 )
 from streams import metrics, topics
 from streams.admin import reader
+from streams.assignment import OUTPUT_TOPIC, AssignmentInput, count_outcome, run_core
 from streams.config_store import ConfigStore
 from streams.health import consumer_offsets, readiness_checks
 from streams.kafka import Transport
@@ -65,15 +57,6 @@ from streams.state_table import (
 )
 
 log = logging.getLogger("deskroute.worker")
-
-#: What the assignment stage reads from its one input topic.
-AssignmentInput = TicketRouted | AgentPresenceChanged | AgentCapacityChanged | WorkFinished
-
-_OUTPUT_TOPIC = {
-    TicketAssigned: topics.ASSIGNED,
-    TicketQueued: topics.QUEUED,
-    TicketUnroutable: topics.UNROUTABLE,
-}
 
 
 class DeskrouteApp(faust.App):
@@ -348,25 +331,20 @@ def create_app(settings: Settings) -> DeskrouteApp:
                     " (produce with Kafka's default murmur2 partitioner, key = tenant)",
                 )
             ], None
-        if isinstance(ev, TicketRouted):
-            t = on_ticket_routed(view, config, ev, now)
-            stage = "assignment"
-        else:
-            t = on_agent_event(view, config, ev, now)
-            stage = "agent_events"
+        stage, t = run_core(view, config, ev, now)
         if t.duplicate:
             metrics.DUPLICATES.labels(stage).inc()
             return [], None
         if t.rejected:
             return [dead_letter(msg, "rejected", t.rejected)], None
-        if not isinstance(ev, TicketRouted):
+        if stage == "agent_events":
             metrics.AGENT_EVENTS.labels(type(ev).__name__).inc()
             if t.noop:
                 metrics.NOOP_EVENTS.labels(t.noop).inc()
         outputs: list[tuple[str, bytes | None, bytes]] = []
         for e in t.emitted:
-            outputs.append((_OUTPUT_TOPIC[type(e)], e.tenant.encode(), encode(e)))
-            _count(e)
+            outputs.append((OUTPUT_TOPIC[type(e)], e.tenant.encode(), encode(e)))
+            count_outcome(e)
         return outputs, t
 
     @app.agent(assign_in)
@@ -399,55 +377,6 @@ def create_app(settings: Settings) -> DeskrouteApp:
                 msg.topic, msg.offset, now, tuple(output(*o) for o in outputs)
             )
             metrics.STAGE_SECONDS.labels("assignment").observe(time.perf_counter() - started)
-
-    def _count(e: Any) -> None:
-        # Outcome logs carry ids as fields; every assignment only at debug level (a
-        # log line costs ~20 us, a sizeable share of an event), the rarer outcomes at info.
-        if isinstance(e, TicketAssigned):
-            metrics.ASSIGNED.labels(e.department, e.strategy, e.channel).inc()
-            if e.waited_s == 0:
-                metrics.INGEST_TO_ASSIGN.labels(e.channel).observe(
-                    max(0.0, time.time() - e.ingested_at)
-                )
-            else:
-                metrics.QUEUE_WAIT.labels(e.channel).observe(e.waited_s)
-            if log.isEnabledFor(logging.DEBUG):
-                log.debug(
-                    "ticket assigned",
-                    extra={
-                        "tenant": e.tenant,
-                        "ticket_id": e.ticket_id,
-                        "department": e.department,
-                        "channel": e.channel,
-                        "agent_id": e.agent_id,
-                        "strategy": e.strategy,
-                        "waited_s": e.waited_s,
-                    },
-                )
-        elif isinstance(e, TicketQueued):
-            metrics.QUEUED.labels(e.department, e.channel).inc()
-            log.info(
-                "ticket queued",
-                extra={
-                    "tenant": e.tenant,
-                    "ticket_id": e.ticket_id,
-                    "department": e.department,
-                    "channel": e.channel,
-                    "position": e.position,
-                    "reason": e.reason,
-                },
-            )
-        elif isinstance(e, TicketUnroutable):
-            metrics.UNROUTABLE.labels(e.channel).inc()
-            log.info(
-                "ticket unroutable",
-                extra={
-                    "tenant": e.tenant,
-                    "ticket_id": e.ticket_id,
-                    "channel": e.channel,
-                    "reason": e.reason,
-                },
-            )
 
     def held_tenants() -> list[tuple[str, Any]]:
         """(tenant, config) of the tenants whose partition this worker holds."""
