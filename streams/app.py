@@ -31,9 +31,7 @@ from agents_state import (
 )
 from agents_state.transitions import Readable, Transition
 from schemas.codec import DecodeError, decode_as, encode
-from schemas.events import (
-    EventDeadLettered,
-)
+from schemas.events import ClockTicked, EventDeadLettered
 from streams import metrics, topics
 from streams.admin import reader
 from streams.assignment import OUTPUT_TOPIC, AssignmentInput, count_outcome, run_core
@@ -262,6 +260,26 @@ def create_app(settings: Settings) -> DeskrouteApp:
     @app.task  # type: ignore[untyped-decorator]
     async def follow_configs() -> None:
         await store.run(client_kwargs(settings), topics.CONFIG, settings.fetch_max_wait_ms)
+
+    @app.timer(interval=settings.tick_seconds)  # type: ignore[untyped-decorator]
+    async def clock() -> None:
+        """Record the passing of time for every routing domain this worker owns.
+
+        Every worker runs this timer, and each one ticks only the partitions it
+        holds; a tick sent by a worker that just lost its partition is harmless
+        (the new owner applies it like any other: time is monotonic per partition).
+        """
+        owned = {tp.partition for tp in app.consumer.assignment() if tp.topic == topics.ROUTED}
+        if not owned:
+            return
+        now = time.time()
+        for tenant in list(store.configs):
+            p = home(tenant)
+            if p in owned:
+                await out[topics.ROUTED].send(
+                    key=tenant.encode(), value=encode(ClockTicked(tenant, now)), partition=p
+                )
+                metrics.CLOCK_TICKS.inc()
 
     @app.agent(inbound)
     async def rule_stage(stream: Any) -> None:

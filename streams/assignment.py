@@ -7,11 +7,12 @@ import logging
 import time
 from typing import Any
 
-from agents_state import StateView, on_agent_event, on_ticket_routed
+from agents_state import StateView, on_agent_event, on_clock_ticked, on_ticket_routed
 from agents_state.transitions import Transition
 from schemas.events import (
     AgentCapacityChanged,
     AgentPresenceChanged,
+    ClockTicked,
     TicketAssigned,
     TicketQueued,
     TicketRouted,
@@ -24,7 +25,9 @@ from streams import metrics, topics
 log = logging.getLogger("deskroute.worker")
 
 #: What the assignment stage reads from its one input topic.
-AssignmentInput = TicketRouted | AgentPresenceChanged | AgentCapacityChanged | WorkFinished
+AssignmentInput = (
+    TicketRouted | AgentPresenceChanged | AgentCapacityChanged | WorkFinished | ClockTicked
+)
 
 OUTPUT_TOPIC: dict[type, str] = {
     TicketAssigned: topics.ASSIGNED,
@@ -37,6 +40,8 @@ def run_core(view: StateView, config: TenantConfig, ev: Any, now: float) -> tupl
     """(metrics stage label, transition) for one decoded input record."""
     if isinstance(ev, TicketRouted):
         return "assignment", on_ticket_routed(view, config, ev, now)
+    if isinstance(ev, ClockTicked):
+        return "clock", on_clock_ticked(view, config, ev, now)
     return "agent_events", on_agent_event(view, config, ev, now)
 
 

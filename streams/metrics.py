@@ -66,6 +66,11 @@ ROUTED = Counter(
     ["department"],
     registry=REGISTRY,
 )
+CLOCK_TICKS = Counter(
+    "deskroute_clock_ticks_total",
+    "Clock ticks this worker recorded for the routing domains it owns (offer timeouts, escalation).",
+    registry=REGISTRY,
+)
 UNROUTABLE = Counter(
     "deskroute_unroutable_tickets_total",
     "Tickets no department could take.",

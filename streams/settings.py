@@ -69,6 +69,9 @@ class Settings:
     session_timeout_s: float = 6.0
     heartbeat_interval_s: float = 1.0
     rebalance_timeout_s: float = 5.0
+    #: How often the worker records the passing of time for each routing domain it
+    #: owns (``ClockTicked``): the resolution of offer timeouts and escalations.
+    tick_seconds: float = 1.0
     #: Inbound records larger than this are dead-lettered unread.
     max_record_bytes: int = 1 << 20
     #: The ingest gateway (``deskroute ingest``): where it listens.
@@ -129,6 +132,8 @@ class Settings:
     def check(self) -> None:
         if self.partitions < 1:
             raise SettingsError("DESKROUTE_PARTITIONS: must be at least 1")
+        if not 0.05 <= self.tick_seconds <= 60:
+            raise SettingsError(f"DESKROUTE_TICK_SECONDS: {self.tick_seconds} outside 0.05..60")
         if not 0 < self.web_port < 65536:
             raise SettingsError(f"DESKROUTE_WEB_PORT: {self.web_port} is not a port")
         if not 0 < self.gateway_port < 65536:
