@@ -1,71 +1,302 @@
-"""``deskroute simulate``: plan staffing and compare strategies offline."""
+"""``deskroute simulate``: plan staffing and compare strategies offline.
+
+Three inputs: the simple case from flags (one department, one channel), a
+scenario file (``--scenario``), or a recorded log replayed under a tenant
+config (``--log`` with ``--config``). ``--compare`` runs a second strategy on
+the same input, in a second process, and prints both side by side.
+"""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import json
+import multiprocessing
+import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Any
 
-from simulator.engine import SimConfig, simulate
-from simulator.report import DeptStats, summarise
+from schemas.config_file import ConfigError, load_config_file
+from schemas.events import CHANNELS
+from schemas.tenant_config import TenantConfig
+from simulator.engine import Outcome, run_scenario
+from simulator.replay import replay
+from simulator.report import DeptStats, Report, report
+from simulator.scenario import (
+    Duration,
+    Scenario,
+    load_scenario,
+    simple_scenario,
+    strategy_label,
+    with_strategy,
+)
 from strategies import STRATEGIES
+
+#: Flags of the simple case, with their defaults; not allowed with a file.
+_SIMPLE: dict[str, Any] = {
+    "channel": "call",
+    "agents": 7,
+    "capacity": 1,
+    "arrivals_per_hour": 100.0,
+    "mean_handle_seconds": 180.0,
+}
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("simulate", help="run the routing core offline on generated traffic")
-    p.add_argument("--channel", default="call", choices=["email", "social", "chat", "call"])
-    p.add_argument("--agents", type=int, default=7)
-    p.add_argument("--capacity", type=int, default=1, help="items per agent on the channel")
-    p.add_argument("--arrivals-per-hour", type=float, default=100.0)
-    p.add_argument("--mean-handle-seconds", type=float, default=180.0)
-    p.add_argument("--hours", type=float, default=1000.0)
-    p.add_argument("--strategy", default="least-load", choices=sorted(STRATEGIES))
-    p.add_argument("--compare", choices=sorted(STRATEGIES), help="a second strategy, same traffic")
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--patience", type=float, default=None, help="seconds before a customer leaves")
-    p.add_argument("--sl-seconds", type=float, default=20.0, help="service-level threshold")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.set_defaults(fn=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    base = SimConfig(
-        channel=args.channel,
-        agents=args.agents,
-        capacity=args.capacity,
-        arrivals_per_hour=args.arrivals_per_hour,
-        mean_handle_seconds=args.mean_handle_seconds,
-        hours=args.hours,
-        strategy=args.strategy,
-        seed=args.seed,
-        patience_seconds=args.patience,
+    p = sub.add_parser(
+        "simulate",
+        help="run the routing core offline on generated traffic or a recorded log",
+        description="Run the routing core offline with a virtual clock: on generated traffic"
+        " (flags, or --scenario FILE) or on a recorded log (--log FILE --config FILE).",
     )
-    strategies = [args.strategy] + ([args.compare] if args.compare else [])
-    results: dict[str, DeptStats] = {}
-    timing: dict[str, float] = {}
-    for name in strategies:
-        cfg = dataclasses.replace(base, strategy=name)
-        started = time.perf_counter()
-        outcome = simulate(cfg)
-        took = time.perf_counter() - started
-        results[name] = summarise(cfg, outcome, args.sl_seconds)
-        timing[name] = round(outcome.events / took) if took else 0.0
-    if args.json:
-        body = {
-            name: {
-                "departments": {"desk": r.as_dict()},
-                "overall": r.as_dict(),
-                "events_per_second": timing[name],
-            }
-            for name, r in results.items()
+    src = p.add_argument_group("input (default: the simple case from the flags below)")
+    src.add_argument("--scenario", metavar="FILE", help="scenario YAML or JSON")
+    src.add_argument("--log", metavar="FILE", help="JSONL of canonical events to replay")
+    src.add_argument(
+        "--config", metavar="FILE", help="tenant config for --log (or the scenario it recorded)"
+    )
+    simple = p.add_argument_group("the simple case")
+    simple.add_argument("--channel", choices=CHANNELS, help="default: call")
+    simple.add_argument("--agents", type=int, help="default: 7")
+    simple.add_argument("--capacity", type=int, help="items per agent on the channel (1)")
+    simple.add_argument("--arrivals-per-hour", type=float, help="Poisson rate (100)")
+    simple.add_argument("--mean-handle-seconds", type=float, help="exponential mean (180)")
+    run = p.add_argument_group("every input")
+    run.add_argument("--hours", type=float, help="simulated hours (1000; a scenario's own)")
+    run.add_argument(
+        "--strategy",
+        choices=sorted(STRATEGIES),
+        help="for every department (default: least-load; a file's own strategies)",
+    )
+    run.add_argument("--compare", choices=sorted(STRATEGIES), help="a second strategy, same input")
+    run.add_argument("--seed", type=int, help="default: 1 (a scenario's own)")
+    run.add_argument(
+        "--patience", type=float, metavar="SECONDS", help="customers leave after waiting this long"
+    )
+    run.add_argument(
+        "--accept-delay",
+        type=float,
+        metavar="SECONDS",
+        help="agents answer this long after the work reaches them (default 0)",
+    )
+    run.add_argument(
+        "--sl-seconds", type=float, help="service-level threshold (20; a scenario's own)"
+    )
+    run.add_argument("--record", metavar="FILE", help="write the core's input events as JSONL")
+    run.add_argument(
+        "--by-channel", action="store_true", help="the table shows each channel too (JSON always)"
+    )
+    run.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(fn=run_cli)
+
+
+class UsageError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One run: a scenario, or a log under a config."""
+
+    label: str
+    scenario: Scenario | None = None
+    config: TenantConfig | None = None
+    log: str = ""
+    record: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    label: str
+    report: Report
+    events: int
+    outputs: int
+    seconds: float
+    simulated_hours: float
+    rejected: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "strategy": self.label,
+            **self.report.as_dict(),
+            "simulated_hours": round(self.simulated_hours, 3),
+            "events": self.events,
+            "events_per_second": round(self.events / self.seconds) if self.seconds else 0,
+            "rejected": len(self.rejected),
         }
-        print(json.dumps(body if args.compare else body[args.strategy]))
+
+
+def execute(job: Job, sl_seconds: float) -> Result:
+    started = time.perf_counter()
+    out: Outcome
+    if job.record:
+        with open(job.record, "wb") as f:
+            out = _run(job, f)
+    else:
+        out = _run(job, None)
+    took = time.perf_counter() - started
+    return Result(
+        job.label,
+        report(out, sl_seconds),
+        out.events,
+        out.outputs,
+        took,
+        out.end / 3600.0,
+        tuple(out.rejected),
+    )
+
+
+def _run(job: Job, record: Any) -> Outcome:
+    if job.scenario is not None:
+        return run_scenario(job.scenario, record=record)
+    assert job.config is not None
+    return replay(job.config, job.log, record=record)
+
+
+def plan(args: argparse.Namespace) -> tuple[list[Job], float, str]:
+    """The runs the flags ask for, the service-level threshold, and a title."""
+    given = [f"--{k.replace('_', '-')}" for k in _SIMPLE if getattr(args, k) is not None]
+    if args.scenario and args.log:
+        raise UsageError("give --scenario or --log, not both")
+    if (args.scenario or args.log) and given:
+        raise UsageError(f"{', '.join(given)}: only for the simple case (no --scenario or --log)")
+    if args.config and not args.log:
+        raise UsageError("--config goes with --log")
+    sl = args.sl_seconds
+    if args.log:
+        if not args.config:
+            raise UsageError("--log needs --config FILE (the tenant config to replay under)")
+        for flag in ("hours", "seed", "patience", "accept_delay"):
+            if getattr(args, flag) is not None:
+                raise UsageError(f"--{flag.replace('_', '-')}: a replay takes times from the log")
+        config = replay_config(args.config)
+        if args.strategy:
+            config = with_strategy(config, args.strategy)
+        jobs = [Job(strategy_label(config), config=config, log=args.log, record=args.record)]
+        if args.compare:
+            other = with_strategy(config, args.compare)
+            jobs.append(Job(args.compare, config=other, log=args.log))
+        return _distinct(jobs), 20.0 if sl is None else sl, f"replay of {args.log}"
+    if args.scenario:
+        scenario = load_scenario(args.scenario)
+        title = f"scenario {args.scenario}" + (f" ({scenario.name})" if scenario.name else "")
+    else:
+        values = {
+            k: getattr(args, k) if getattr(args, k) is not None else d for k, d in _SIMPLE.items()
+        }
+        if values["agents"] < 1 or values["capacity"] < 1:
+            raise UsageError("--agents and --capacity must be at least 1")
+        if values["arrivals_per_hour"] < 0 or values["mean_handle_seconds"] < 0:
+            raise UsageError("--arrivals-per-hour and --mean-handle-seconds must be >= 0")
+        scenario = simple_scenario(**values, hours=1000.0)
+        title = "simple case"
+    changes: dict[str, Any] = {}
+    for flag in ("hours", "seed"):
+        if getattr(args, flag) is not None:
+            changes[flag] = getattr(args, flag)
+    if args.hours is not None and args.hours <= 0:
+        raise UsageError("--hours must be > 0")
+    if sl is not None:
+        changes["sl_seconds"] = sl
+    if args.patience is not None:
+        fixed = Duration("fixed", args.patience)
+        changes["patience"] = {c: fixed for c in {a.channel for a in scenario.arrivals}}
+    if args.accept_delay is not None:
+        if args.accept_delay < 0:
+            raise UsageError("--accept-delay must be >= 0")
+        delay = Duration("fixed", args.accept_delay)
+        changes["plans"] = {
+            a: dataclasses.replace(p, accept_delay=delay) for a, p in scenario.plans.items()
+        }
+    scenario = dataclasses.replace(scenario, **changes)
+    if args.strategy:
+        scenario = scenario.with_strategy(args.strategy)
+    if args.record and scenario.patience:
+        raise UsageError(
+            "--record: customers who give up (patience) have no canonical event, so a replay"
+            " could not reproduce the run; record a scenario without patience"
+        )
+    jobs = [Job(scenario.strategy_label(), scenario=scenario, record=args.record)]
+    if args.compare:
+        jobs.append(Job(args.compare, scenario=scenario.with_strategy(args.compare)))
+    c = scenario.config
+    title += (
+        f": {len(c.departments)} department(s), {len(c.agents)} agent(s),"
+        f" {scenario.hours:g} h simulated, seed {scenario.seed}"
+    )
+    return _distinct(jobs), scenario.sl_seconds, title
+
+
+def replay_config(path: str) -> TenantConfig:
+    """A tenant config file, or a scenario's departments and agents (the config it ran)."""
+    try:
+        return load_config_file(path)
+    except ConfigError as exc:
+        if not any(p.field == "arrivals" for p in exc.problems):
+            raise
+    return load_scenario(path).config
+
+
+def _distinct(jobs: list[Job]) -> list[Job]:
+    if len(jobs) == 2 and jobs[0].label == jobs[1].label:
+        return [jobs[0], dataclasses.replace(jobs[1], label=f"{jobs[1].label} (2)")]
+    return jobs
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    try:
+        jobs, sl, title = plan(args)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print(f"{len(exc.problems)} problem(s); nothing simulated", file=sys.stderr)
+        return 1
+    except UsageError as exc:
+        print(f"deskroute simulate: {exc}", file=sys.stderr)
+        return 2
+    if len(jobs) == 1:
+        results = [execute(jobs[0], sl)]
+    else:
+        # Two strategies, two processes: the machine's cores run them side by side.
+        ctx = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=len(jobs), mp_context=ctx) as pool:
+            results = list(pool.map(execute, jobs, [sl] * len(jobs)))
+    for r in results[:1]:
+        for line in r.rejected[:10]:
+            print(f"not applied: {line}", file=sys.stderr)
+        if len(r.rejected) > 10:
+            print(f"not applied: ... {len(r.rejected) - 10} more", file=sys.stderr)
+    if args.json:
+        bodies = {r.label: r.as_dict() for r in results}
+        print(json.dumps(bodies if len(results) > 1 else bodies[results[0].label]))
         return 0
-    fields = list(DeptStats.__dataclass_fields__)
-    width = max(len(f) for f in fields)
-    print(f"{'':<{width}}  " + "  ".join(f"{n:>14}" for n in results))
-    for f in fields:
-        print(f"{f:<{width}}  " + "  ".join(f"{getattr(r, f):>14}" for r in results.values()))
-    print(f"{'core events/s':<{width}}  " + "  ".join(f"{timing[n]:>14}" for n in results))
+    print(render_table(title, results, sl, args.by_channel))
     return 0
+
+
+def render_table(title: str, results: list[Result], sl: float, by_channel: bool = False) -> str:
+    fields = list(DeptStats.__dataclass_fields__)
+    width = max(len(f) for f in fields) + 2
+    col = max(14, *(len(r.label) + 2 for r in results))
+    lines = [title, f"{'':<{width}}" + "".join(f"{r.label:>{col}}" for r in results)]
+
+    def section(name: str, pick: Any) -> None:
+        lines.append(name)
+        for f in fields:
+            values = [getattr(pick(r), f) for r in results]
+            lines.append(f"  {f:<{width - 2}}" + "".join(f"{v:>{col}}" for v in values))
+
+    first = results[0].report
+    for d in first.departments:
+        section(f"department {d}", lambda r, d=d: r.report.departments[d])
+    if by_channel:
+        for c in first.channels:
+            section(f"channel {c}", lambda r, c=c: r.report.channels[c])
+    section("overall", lambda r: r.report.overall)
+    lines.append(f"service level = answered within {sl:g} s")
+    lines.append(f"{'events':<{width}}" + "".join(f"{r.events:>{col}}" for r in results))
+    eps = [round(r.events / r.seconds) if r.seconds else 0 for r in results]
+    lines.append(f"{'events/s':<{width}}" + "".join(f"{v:>{col}}" for v in eps))
+    return "\n".join(lines)

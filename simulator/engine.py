@@ -1,24 +1,639 @@
-"""A discrete-event run of the same pure core the worker uses.
+"""A discrete-event run of the same pure core the worker uses, on a virtual clock.
 
-Arrivals are Poisson, handle times exponential; agents accept at once (offers
-with timeouts come with the offer feature). Every random draw comes from
-generators seeded by the run's seed and the ticket's number, never from the
-strategy's choices, so two strategies compared on one seed see exactly the
-same customers with the same handle times.
+The engine keeps one heap of timed, typed items. Each item is either a record
+the assignment stage consumes (``TicketRouted``, ``AgentPresenceChanged``,
+``AgentCapacityChanged``, ``WorkFinished``), handed to the core function that
+handles it, or a simulator action (a customer arrives, a customer gives up, an
+inbound message to route by the rules). What the core emits is dispatched by
+type too: a ``TicketAssigned`` schedules the agent's ``WorkFinished``. Traffic,
+shifts and a replayed log are *sources*: iterators of (time, rank, item) of
+which only the next item sits in the heap, so the heap stays small.
+
+Every random draw comes from generators seeded by the run's seed and the
+arrival stream, or from a hash of the ticket and agent, never from the
+strategy's choices: two strategies compared on one seed see exactly the same
+customers with the same handle times and patience.
+
+Offers: a ``TicketOffered`` makes each simulated agent it rings for answer
+after their accept delay (``OfferAccepted``, or ``OfferDeclined`` with their
+decline probability, drawn from the ticket and agent, not from order), and a
+``ClockTicked`` is fed exactly at the offer's ``expires_at`` (and at each wait
+threshold of waiting work: escalation, ``queue_wait`` rules, skill relaxation)
+if the work is still ringing or waiting then, so timeouts and escalations fire
+when they fall due without ticking every second. A replayed log that holds the
+worker's own ``ClockTicked`` records is replayed with those instead.
+
+The offer records are looked up by name, so the engine runs on a core with or
+without them.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import heapq
+import math
 import random
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import IO, Any
 
+import agents_state
+import schemas.events
 from agents_state import MemoryState, on_agent_event, on_ticket_routed, withdraw_ticket
-from schemas.events import AgentPresenceChanged, Channel, TicketAssigned, TicketRouted, WorkFinished
-from schemas.tenant_config import AgentConfig, DepartmentConfig, TenantConfig
+from agents_state.model import KEY_SEP
+from agents_state.transitions import Transition
+from schemas.codec import encode
+from schemas.events import (
+    AgentCapacityChanged,
+    AgentPresenceChanged,
+    Channel,
+    ClockTicked,
+    TicketAssigned,
+    TicketQueued,
+    TicketRouted,
+    TicketUnroutable,
+    WorkFinished,
+)
+from schemas.tenant_config import TenantConfig
+from simulator.scenario import AgentPlan, Scenario, simple_scenario
 
 TENANT = "sim"
 DEPT = "desk"
+
+#: Records and handlers of the offer feature, where the core has it.
+TicketOffered: Any = getattr(schemas.events, "TicketOffered", None)
+OfferAccepted: Any = getattr(schemas.events, "OfferAccepted", None)
+OfferDeclined: Any = getattr(schemas.events, "OfferDeclined", None)
+OfferMissed: Any = getattr(schemas.events, "OfferMissed", None)
+TicketEscalated: Any = getattr(schemas.events, "TicketEscalated", None)
+on_clock_ticked: Any = getattr(agents_state, "on_clock_ticked", None)
+OfferAnswer: tuple[type, ...] = tuple(c for c in (OfferAccepted, OfferDeclined) if c is not None)
+#: Agent events besides presence and capacity changes (answers, pulls).
+AGENT_ANSWERS: tuple[type, ...] = tuple(
+    c
+    for c in (OfferAccepted, OfferDeclined, getattr(schemas.events, "TicketTaken", None))
+    if c is not None
+)
+
+#: Order of items due at the same instant: presence first (an agent going off shift
+#: at 08:00 gets nothing at 08:00), then freed capacity, then new work, then leavers.
+#: A deadline falls before an answer at the same instant (the offer has run out).
+RANK_PRESENCE = 0
+RANK_DEADLINE = 0
+RANK_FINISH = 1
+RANK_ANSWER = 1
+RANK_ARRIVAL = 2
+RANK_LEAVE = 3
+#: Wait thresholds are crossed strictly after they are reached: tick just past them.
+PAST = 1e-6
+
+#: How long after the end of traffic waiting and open work may still be served.
+DRAIN_HOURS = 24.0
+
+Item = Any
+Source = Iterator[tuple[float, int, Item]]
+
+
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """A generated customer: the routed ticket, and what the simulation draws for it."""
+
+    routed: TicketRouted
+    handle_s: float
+    patience_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerLeaves:
+    ticket_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Deadline:
+    """Something of one ticket may fall due (an offer runs out, a wait threshold)."""
+
+    at: float
+    ticket_id: str
+    status: str
+
+
+@dataclass(slots=True)
+class Tally:
+    """Counts of one (department, channel)."""
+
+    offered: int = 0
+    assigned: int = 0
+    abandoned: int = 0
+    unroutable: int = 0
+    #: Assigned work that waited in a queue (nobody could take it when it came).
+    queued: int = 0
+    missed_offers: int = 0
+    #: Seconds from arrival to an agent answering (queue wait + accept delay).
+    waits: list[float] = field(default_factory=list)
+    #: Seconds of agent capacity this work held, up to the end of the run.
+    busy_s: float = 0.0
+    escalated: int = 0
+
+
+@dataclass(slots=True)
+class _Ticket:
+    tally: Tally
+    key: tuple[str, str]
+    arrived: float
+    handle_s: float | None
+    assigned_at: float = -1.0
+    #: When an agent was first offered or given the work; -1 = not yet.
+    reached_at: float = -1.0
+    #: Offers made so far (each one's answer is drawn from the ticket, agent and number).
+    offers: int = 0
+    #: When the latest offer started ringing: the slot is held from then.
+    offered_at: float = -1.0
+    #: Replay: how long the work took once assigned, when its finish came before it was.
+    deferred_s: float | None = None
+    #: Replay: the recorded answer that came while the work was not ringing yet.
+    pending_answer: type | None = None
+
+
+@dataclass
+class Outcome:
+    """What happened, per (department, channel), per agent, and how long it took."""
+
+    config: TenantConfig
+    tallies: dict[tuple[str, str], Tally] = field(default_factory=dict)
+    #: (agent, department, channel) -> work assigned.
+    work: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    #: (agent, channel) -> capacity-seconds online (capacity x time), up to the end.
+    available_s: dict[tuple[str, str], float] = field(default_factory=dict)
+    #: Simulated seconds the figures cover.
+    end: float = 0.0
+    #: Events the core handled (routed tickets, agent events, withdrawals, ticks).
+    events: int = 0
+    #: Records emitted by the core.
+    outputs: int = 0
+    #: Replay: input records that could not be applied, as "line N: reason".
+    rejected: list[str] = field(default_factory=list)
+    #: With ``trace``: every assignment, and each ticket's arrival time.
+    assignments: list[TicketAssigned] = field(default_factory=list)
+    arrived: dict[str, float] = field(default_factory=dict)
+    #: With ``trace``: (second, agent, presence) as applied.
+    presence: list[tuple[float, str, str]] = field(default_factory=list)
+
+    @property
+    def waited(self) -> dict[str, float]:
+        """With ``trace``: ticket -> seconds from arrival to assignment."""
+        return {a.ticket_id: a.assigned_at - self.arrived[a.ticket_id] for a in self.assignments}
+
+    @property
+    def work_per_agent(self) -> dict[str, int]:
+        out = dict.fromkeys(self.config.agents, 0)
+        for (agent, _, _), n in self.work.items():
+            out[agent] = out.get(agent, 0) + n
+        return out
+
+
+def offer_draw(seed: int, ticket_id: str, agent_id: str, attempt: int = 0, what: str = "") -> float:
+    """A uniform [0, 1) for one offer, a pure function of who and what (not of order)."""
+    digest = hashlib.blake2b(
+        f"{seed}\x1f{ticket_id}\x1f{agent_id}\x1f{attempt}\x1f{what}".encode(), digest_size=8
+    ).digest()
+    return int.from_bytes(digest, "big") / 2.0**64
+
+
+class Engine:
+    """The heap, the clock and the core; fed by sources, read out as an :class:`Outcome`."""
+
+    def __init__(
+        self,
+        config: TenantConfig,
+        *,
+        horizon: float = math.inf,
+        seed: int = 1,
+        plans: dict[str, AgentPlan] | None = None,
+        generated: bool = True,
+        trace: bool = False,
+        record: IO[bytes] | None = None,
+        ticks: bool = True,
+    ) -> None:
+        self.config = config
+        self.tenant = config.tenant
+        self.horizon = horizon
+        self.seed = seed
+        self.plans = plans or {}
+        #: Generated traffic: finished work leaves the state (as expired tickets would)
+        #: and each assignment schedules its finish. A replay keeps everything.
+        self.generated = generated
+        self.trace = trace
+        self.record = record
+        self.state = MemoryState()
+        self.out = Outcome(config)
+        self.now = 0.0
+        self.heap: list[tuple[float, int, int, Item, Source | None]] = []
+        self.seq = 0
+        self.tickets: dict[str, _Ticket] = {}
+        self.outstanding = 0
+        self._online: dict[str, tuple[float, dict[str, int]]] = {}
+        #: Feed ClockTicked at deadlines (off when a replayed log brings its own ticks).
+        self.ticks = ticks and on_clock_ticked is not None
+        self._last_tick = -math.inf
+        self._thresholds: dict[tuple[str, str], tuple[float, ...]] = {}
+        self.handlers: dict[type, Callable[[Any, float], None]] = {
+            Arrival: self._arrival,
+            CustomerLeaves: self._leaves,
+            Deadline: self._deadline,
+            TicketRouted: self._routed,
+            AgentPresenceChanged: self._agent_event,
+            AgentCapacityChanged: self._agent_event,
+            WorkFinished: self._finished,
+            ClockTicked: self._tick,
+            **dict.fromkeys(AGENT_ANSWERS, self._agent_event),
+        }
+        self.outputs: dict[type, Callable[[Any, float], None]] = {
+            TicketAssigned: self._assigned,
+            TicketQueued: self._queued,
+            TicketUnroutable: self._unroutable,
+        }
+        if TicketOffered is not None:
+            self.outputs[TicketOffered] = self._offered
+            self.outputs[OfferMissed] = self._missed
+            self.outputs[TicketEscalated] = self._escalated
+
+    # -- scheduling -------------------------------------------------------------------
+
+    def push(self, at: float, rank: int, item: Item, source: Source | None = None) -> None:
+        heapq.heappush(self.heap, (at, rank, self.seq, item, source))
+        self.seq += 1
+
+    def add_source(self, source: Source) -> None:
+        first = next(source, None)
+        if first is not None:
+            self.push(first[0], first[1], first[2], source)
+
+    def run(self) -> Outcome:
+        """Dispatch everything due; a generated run drains until work is done or a day passes."""
+        heap, pop, push = self.heap, heapq.heappop, heapq.heappush
+        handlers = self.handlers
+        horizon = self.horizon
+        stop = horizon + DRAIN_HOURS * 3600.0 if self.generated else math.inf
+        while heap:
+            at, _rank, _, item, source = pop(heap)
+            if at > horizon and (self.outstanding == 0 or at > stop):
+                break
+            if at > self.now:
+                self.now = at
+            handlers[type(item)](item, self.now)
+            if source is not None:
+                nxt = next(source, None)
+                if nxt is not None:
+                    push(heap, (nxt[0], nxt[1], self.seq, nxt[2], source))
+                    self.seq += 1
+        end = min(self.now, horizon) if self.generated else self.now
+        self._close(end)
+        return self.out
+
+    def _close(self, end: float) -> None:
+        self.out.end = end
+        for agent_id in list(self._online):
+            self._account(agent_id, end, None)
+        for t in self.tickets.values():
+            if t.assigned_at >= 0:
+                t.tally.busy_s += max(0.0, end - t.assigned_at)
+                t.assigned_at = -1.0
+
+    # -- core calls -------------------------------------------------------------------
+
+    def _emit(self, t: Transition, now: float) -> None:
+        self.out.events += 1
+        self.state.apply(t)
+        outputs = self.outputs
+        for e in t.emitted:
+            outputs.get(type(e), _ignore)(e, now)
+        self.out.outputs += len(t.emitted)
+
+    def _tally(self, dept: str, channel: str) -> Tally:
+        tally = self.out.tallies.get((dept, channel))
+        if tally is None:
+            tally = self.out.tallies[(dept, channel)] = Tally()
+        return tally
+
+    def _arrival(self, a: Arrival, now: float) -> None:
+        r = a.routed
+        self._register(r, now, a.handle_s)
+        if a.patience_s is not None:
+            self.push(now + a.patience_s, RANK_LEAVE, CustomerLeaves(r.ticket_id))
+        self.route(r, now)
+
+    def _register(self, r: TicketRouted, now: float, handle_s: float | None) -> None:
+        key = (r.department, r.channel)
+        tally = self._tally(*key)
+        tally.offered += 1
+        self.tickets[r.ticket_id] = _Ticket(tally, key, now, handle_s)
+        self.outstanding += 1
+        if self.trace:
+            self.out.arrived[r.ticket_id] = now
+
+    def _routed(self, r: TicketRouted, now: float) -> None:
+        self.route(r, now)
+
+    def route(self, r: TicketRouted, now: float, *, recorded: bool = True) -> None:
+        """Hand a routed ticket to the core (``recorded``: write it to the record too)."""
+        if recorded and self.record is not None:
+            self.record.write(encode(r) + b"\n")
+        t = on_ticket_routed(self.state, self.config, r, now)
+        if not t.duplicate and r.ticket_id not in self.tickets:
+            self._register(r, now, None)
+        self._emit(t, now)
+
+    def _leaves(self, c: CustomerLeaves, now: float) -> None:
+        ticket = self.tickets.get(c.ticket_id)
+        if ticket is None or ticket.assigned_at >= 0:
+            return
+        t = withdraw_ticket(self.state, self.config, c.ticket_id, now)
+        self._emit(t, now)
+        if not t.noop:
+            ticket.tally.abandoned += 1
+            self._done(c.ticket_id)
+
+    def _done(self, ticket_id: str) -> None:
+        self.outstanding -= 1
+        if self.generated:
+            del self.tickets[ticket_id]
+            self.state.tickets.pop(f"{self.tenant}{KEY_SEP}{ticket_id}", None)
+
+    def _agent_event(self, ev: Any, now: float) -> None:
+        """Presence and capacity changes, answers to offers, pulled work."""
+        if not self.generated and isinstance(ev, OfferAnswer):
+            ev = self._readdressed_answer(ev, now)
+        t = self._to_core(ev, now)
+        if t is None:
+            return
+        changes = isinstance(ev, AgentPresenceChanged | AgentCapacityChanged)
+        if changes and not t.duplicate and not t.noop:
+            self._account(ev.agent_id, now, t)
+            if self.trace and isinstance(ev, AgentPresenceChanged):
+                self.out.presence.append((now, ev.agent_id, ev.presence))
+        self._emit(t, now)
+        if self.generated:  # generated ids are never sent twice: keep the state small
+            self.state.seen.pop(f"{self.tenant}{KEY_SEP}{ev.event_id}", None)
+
+    def _to_core(self, ev: Any, now: float) -> Transition | None:
+        """One agent event through the core; None (and reported) when it is rejected."""
+        if self.record is not None:
+            self.record.write(encode(ev) + b"\n")
+        t = on_agent_event(self.state, self.config, ev, now)
+        if t.rejected:
+            self.out.rejected.append(f"{type(ev).__name__} {ev.event_id}: {t.rejected}")
+            self.out.events += 1
+            return None
+        return t
+
+    def _tick(self, ev: ClockTicked, now: float) -> None:
+        if self.record is not None:
+            self.record.write(encode(ev) + b"\n")
+        self._last_tick = now
+        self._emit(on_clock_ticked(self.state, self.config, ev, now), now)
+
+    def _deadline(self, d: Deadline, now: float) -> None:
+        """Tick the core's clock if the ticket is still ringing or waiting (and the clock
+        was not ticked at this instant already): nothing is ticked for nothing."""
+        held = self.state.tickets.get(f"{self.tenant}{KEY_SEP}{d.ticket_id}")
+        if held is not None and held.status == d.status and now > self._last_tick:
+            self._tick(ClockTicked(self.tenant, now), now)
+
+    def _at_deadline(self, at: float, ticket_id: str, status: str) -> None:
+        if self.ticks:
+            self.push(at, RANK_DEADLINE, Deadline(at, ticket_id, status))
+
+    def _account(self, agent_id: str, now: float, t: Transition | None) -> None:
+        """Close the agent's running online interval; open one if ``t`` leaves them online."""
+        upto = min(now, self.horizon)
+        running = self._online.pop(agent_id, None)
+        if running is not None:
+            since, caps = running
+            for channel, n in caps.items():
+                k = (agent_id, channel)
+                self.out.available_s[k] = self.out.available_s.get(k, 0.0) + n * (upto - since)
+        if t is None:
+            return
+        agent = t.agents.get(f"{self.tenant}{KEY_SEP}{agent_id}")
+        configured = self.config.agents.get(agent_id)
+        if agent is None or configured is None or agent.presence != "online":
+            return
+        caps = {**configured.capacity, **agent.capacity_override}
+        self._online[agent_id] = (upto, {c: n for c, n in caps.items() if n > 0})
+
+    def _finished(self, ev: WorkFinished, now: float) -> None:
+        ticket = self.tickets.get(ev.ticket_id)
+        if not self.generated and ticket is not None:
+            ev = self._readdressed(ev, ticket, now)
+        t = self._to_core(ev, now)
+        if t is None:
+            return
+        self._emit(t, now)
+        if t.duplicate or t.noop or ticket is None or ticket.assigned_at < 0:
+            return
+        ticket.tally.busy_s += max(0.0, min(now, self.horizon) - ticket.assigned_at)
+        ticket.assigned_at = -1.0
+        self._done(ev.ticket_id)
+        if self.generated:
+            self.state.seen.pop(f"{self.tenant}{KEY_SEP}{ev.event_id}", None)
+
+    def _readdressed(self, ev: WorkFinished, ticket: _Ticket, now: float) -> WorkFinished:
+        """Replay under another strategy: the work ends for whoever holds it now, or,
+        still waiting, as long after it is assigned as it took in the recording."""
+        held = self.state.tickets.get(f"{self.tenant}{KEY_SEP}{ev.ticket_id}")
+        if held is None:
+            return ev
+        if held.status == "assigned" and held.agent_id != ev.agent_id:
+            return WorkFinished(ev.event_id, ev.tenant, held.agent_id, ev.ticket_id, ev.occurred_at)
+        if held.status in ("queued", "offered"):
+            ticket.deferred_s = max(0.0, now - ticket.arrived)
+        return ev
+
+    def _readdressed_answer(self, ev: Any, now: float) -> Any:
+        """Replay under another strategy: a recorded answer to an offer is the answer of
+        whoever rings for the work now, or, not ringing yet, of the next one to."""
+        held = self.state.tickets.get(f"{self.tenant}{KEY_SEP}{ev.ticket_id}")
+        ticket = self.tickets.get(ev.ticket_id)
+        if held is None or ticket is None:
+            return ev
+        ringing = getattr(held, "offered_to", ())
+        status: str = held.status
+        if status == "offered" and ringing and ev.agent_id not in ringing:
+            return dataclasses.replace(ev, agent_id=ringing[0])
+        if status == "queued":
+            ticket.pending_answer = type(ev)
+        return ev
+
+    # -- what the core emitted ----------------------------------------------------------
+
+    def _assigned(self, e: TicketAssigned, now: float) -> None:
+        ticket = self.tickets.get(e.ticket_id)
+        if ticket is None:
+            return
+        offered = ticket.reached_at >= 0
+        ticket.assigned_at = ticket.offered_at if offered else now
+        tally = ticket.tally
+        tally.assigned += 1
+        if not offered:
+            ticket.reached_at = now
+        if ticket.reached_at > ticket.arrived:
+            tally.queued += 1
+        plan = self.plans.get(e.agent_id)
+        answered = now
+        if not offered and plan is not None and plan.accept_delay.seconds > 0:
+            # given directly (no offer): the agent picks the work up after their delay
+            u = offer_draw(self.seed, e.ticket_id, e.agent_id)
+            answered += plan.accept_delay.at(u)
+        tally.waits.append(answered - ticket.arrived)
+        k = (e.agent_id, *ticket.key)
+        self.out.work[k] = self.out.work.get(k, 0) + 1
+        if self.trace:
+            self.out.assignments.append(e)
+        handle, event_id = ticket.handle_s, f"f-{e.ticket_id}"
+        if handle is None and ticket.deferred_s is not None:
+            # the recorded finish was seen (and changed nothing): this one needs its own id
+            handle, event_id = ticket.deferred_s, f"f-{e.ticket_id}-deferred"
+        if handle is not None:
+            finished = WorkFinished(
+                event_id, self.tenant, e.agent_id, e.ticket_id, answered + handle
+            )
+            self.push(answered + handle, RANK_FINISH, finished)
+
+    def _unroutable(self, e: TicketUnroutable, now: float) -> None:
+        ticket = self.tickets.get(e.ticket_id)
+        if ticket is not None:
+            ticket.tally.unroutable += 1
+            self._done(e.ticket_id)
+
+    def _offered(self, e: Any, now: float) -> None:
+        """Ringing: each simulated agent answers after their delay; the offer's deadline
+        is ticked in case nobody has by then."""
+        ticket = self.tickets.get(e.ticket_id)
+        if ticket is None:
+            return
+        if ticket.reached_at < 0:
+            ticket.reached_at = now
+        ticket.offered_at = now
+        self._at_deadline(e.expires_at, e.ticket_id, "offered")
+        if not self.generated:  # a replayed log holds the agents' own answers
+            answer = ticket.pending_answer
+            if answer is not None:
+                ticket.pending_answer = None
+                ev = answer(
+                    f"o-{e.ticket_id}-r{now}", self.tenant, e.agent_ids[0], e.ticket_id, now
+                )
+                self.push(now, RANK_ANSWER, ev)
+            return
+        for agent_id in e.agent_ids:
+            n = ticket.offers
+            ticket.offers += 1
+            plan = self.plans.get(agent_id)
+            delay, declines = 0.0, False
+            if plan is not None:
+                delay = plan.accept_delay.at(offer_draw(self.seed, e.ticket_id, agent_id, n))
+                p = plan.decline_probability
+                declines = p > 0 and offer_draw(self.seed, e.ticket_id, agent_id, n, "no") < p
+            answer = OfferDeclined if declines else OfferAccepted
+            at = now + delay
+            ev = answer(f"o-{e.ticket_id}-{n}", self.tenant, agent_id, e.ticket_id, at)
+            self.push(at, RANK_ANSWER, ev)
+
+    def _missed(self, e: Any, now: float) -> None:
+        ticket = self.tickets.get(e.ticket_id)
+        if ticket is not None:
+            ticket.tally.missed_offers += 1
+
+    def _queued(self, e: TicketQueued, now: float) -> None:
+        """Waiting work: tick when it crosses a wait threshold of its department."""
+        if self.ticks:
+            self._wait_deadlines(e.ticket_id, e.department, e.channel, now)
+
+    def _escalated(self, e: Any, now: float) -> None:
+        ticket = self.tickets.get(e.ticket_id)
+        if ticket is not None:
+            ticket.tally.escalated += 1
+        if self.ticks:
+            self._wait_deadlines(e.ticket_id, e.to_department, e.channel, now)
+
+    def _wait_deadlines(self, ticket_id: str, dept_id: str, channel: str, now: float) -> None:
+        held = self.state.tickets.get(f"{self.tenant}{KEY_SEP}{ticket_id}")
+        since = getattr(held, "enqueued_at", 0.0) or now
+        for threshold in self._thresholds_of(dept_id, channel, held):
+            if since + threshold > now:
+                self._at_deadline(since + threshold + PAST, ticket_id, "queued")
+
+    def _thresholds_of(self, dept_id: str, channel: str, held: Any) -> tuple[float, ...]:
+        found = self._thresholds.get((dept_id, channel))
+        if found is None:
+            dept = self.config.departments.get(dept_id)
+            waits = set(getattr(self.config, "wait_thresholds", ()))
+            escalate = getattr(dept, "escalate_after_s", {}).get(channel, 0.0)
+            if escalate:
+                waits.add(escalate)
+            found = self._thresholds[(dept_id, channel)] = tuple(sorted(waits))
+        if getattr(held, "optional_skills", None):
+            relax = getattr(self.config.departments.get(dept_id), "relax_after_s", 0.0)
+            return (*found, relax) if relax else found
+        return found
+
+
+def _ignore(e: Any, now: float) -> None:
+    return None
+
+
+# -- generated traffic ----------------------------------------------------------------
+
+
+def _arrivals(scenario: Scenario, index: int) -> Source:
+    """One stream's customers: times, handle times and patience from its own generator."""
+    stream = scenario.arrivals[index]
+    rng = random.Random(f"{scenario.seed}:arrivals:{index}")
+    handle = scenario.handle[stream.channel]
+    patience = scenario.patience.get(stream.channel)
+    tenant, version = scenario.tenant, scenario.config.version
+    dept, channel, priority = stream.department, stream.channel, stream.priority
+    prefix = "t" if len(scenario.arrivals) == 1 else f"s{index}."
+    for n, at in enumerate(stream.times(rng, scenario.hours * 3600.0)):
+        tid = f"{prefix}{n}"
+        routed = TicketRouted(
+            tid, tenant, channel, "sim", tid, dept, "sim", version, priority, at, at, at
+        )
+        waits = patience.draw(rng) if patience is not None else None
+        yield at, RANK_ARRIVAL, Arrival(routed, handle.draw(rng), waits)
+
+
+def _shifts(scenario: Scenario, plan: AgentPlan) -> Source:
+    tenant, agent = scenario.tenant, plan.agent_id
+    for n, (at, presence) in enumerate(plan.presence_changes()):
+        if at == math.inf:
+            return
+        yield (
+            at,
+            RANK_PRESENCE,
+            AgentPresenceChanged(f"p-{agent}-{n}", tenant, agent, presence, at),
+        )
+
+
+def run_scenario(
+    scenario: Scenario, *, trace: bool = False, record: IO[bytes] | None = None
+) -> Outcome:
+    engine = Engine(
+        scenario.config,
+        horizon=scenario.hours * 3600.0,
+        seed=scenario.seed,
+        plans=scenario.plans,
+        trace=trace,
+        record=record,
+    )
+    for plan in scenario.plans.values():
+        engine.add_source(_shifts(scenario, plan))
+    for i in range(len(scenario.arrivals)):
+        engine.add_source(_arrivals(scenario, i))
+    return engine.run()
+
+
+# -- the simple case, as the first version had it ---------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,96 +648,28 @@ class SimConfig:
     seed: int = 1
     #: Customers leave after this long in the queue; None = they wait forever.
     patience_seconds: float | None = None
+    accept_delay_seconds: float = 0.0
 
-
-@dataclass
-class Outcome:
-    """What happened to each ticket, for the report."""
-
-    arrived: dict[str, float] = field(default_factory=dict)
-    waited: dict[str, float] = field(default_factory=dict)
-    abandoned: set[str] = field(default_factory=set)
-    busy_seconds: float = 0.0
-    work_per_agent: dict[str, int] = field(default_factory=dict)
-    events: int = 0
+    def scenario(self) -> Scenario:
+        return simple_scenario(
+            channel=self.channel,
+            agents=self.agents,
+            capacity=self.capacity,
+            arrivals_per_hour=self.arrivals_per_hour,
+            mean_handle_seconds=self.mean_handle_seconds,
+            hours=self.hours,
+            strategy=self.strategy,
+            seed=self.seed,
+            patience_seconds=self.patience_seconds,
+            accept_delay_seconds=self.accept_delay_seconds,
+            tenant=TENANT,
+            department=DEPT,
+        )
 
 
 def tenant_config(cfg: SimConfig) -> TenantConfig:
-    agents = {
-        f"agent{i:03d}": AgentConfig(
-            f"agent{i:03d}", departments=(DEPT,), capacity={cfg.channel: cfg.capacity}
-        )
-        for i in range(cfg.agents)
-    }
-    return TenantConfig(TENANT, 1, {DEPT: DepartmentConfig(DEPT, strategy=cfg.strategy)}, agents)
+    return cfg.scenario().config
 
 
-def simulate(cfg: SimConfig) -> Outcome:
-    config = tenant_config(cfg)
-    state = MemoryState()
-    out = Outcome(work_per_agent=dict.fromkeys(config.agents, 0))
-    horizon = cfg.hours * 3600.0
-    arrivals = random.Random(cfg.seed)
-    rate = cfg.arrivals_per_hour / 3600.0
-    # (time, sequence, kind, ticket id, agent id): sequence keeps the order total.
-    heap: list[tuple[float, int, str, str, str]] = []
-    seq = 0
-    for agent_id in config.agents:
-        state.apply(
-            on_agent_event(
-                state,
-                config,
-                AgentPresenceChanged(f"on-{agent_id}", TENANT, agent_id, "online", 0.0),
-                0.0,
-            )
-        )
-    t, n = arrivals.expovariate(rate), 0
-    while t < horizon:
-        heap.append((t, seq, "arrive", f"t{n}", ""))
-        seq += 1
-        n += 1
-        t += arrivals.expovariate(rate)
-    heapq.heapify(heap)
-    handle_rng = random.Random()
-
-    def assigned(emitted: list[object], now: float) -> None:
-        nonlocal seq
-        for e in emitted:
-            if isinstance(e, TicketAssigned):
-                out.waited[e.ticket_id] = now - out.arrived[e.ticket_id]
-                out.work_per_agent[e.agent_id] += 1
-                handle_rng.seed(f"{cfg.seed}:{e.ticket_id}")
-                handle = handle_rng.expovariate(1.0 / cfg.mean_handle_seconds)
-                out.busy_seconds += min(handle, max(0.0, horizon - now))
-                heapq.heappush(heap, (now + handle, seq, "finish", e.ticket_id, e.agent_id))
-                seq += 1
-
-    while heap:
-        now, _, kind, ticket_id, agent_id = heapq.heappop(heap)
-        out.events += 1
-        if kind == "arrive":
-            out.arrived[ticket_id] = now
-            routed = TicketRouted(
-                ticket_id, TENANT, cfg.channel, "sim", ticket_id, DEPT, "sim", 1, 3, now, now, now
-            )
-            t_ = on_ticket_routed(state, config, routed, now)
-            state.apply(t_)
-            assigned(t_.emitted, now)
-            if cfg.patience_seconds is not None and ticket_id not in out.waited:
-                heapq.heappush(heap, (now + cfg.patience_seconds, seq, "leave", ticket_id, ""))
-                seq += 1
-        elif kind == "finish":
-            t_ = on_agent_event(
-                state, config, WorkFinished(f"f-{ticket_id}", TENANT, agent_id, ticket_id, now), now
-            )
-            state.apply(t_)
-            assigned(t_.emitted, now)
-            # Finished work leaves the state, as it would once tickets expire.
-            state.tickets.pop(f"{TENANT}\x1f{ticket_id}", None)
-            state.seen.pop(f"{TENANT}\x1ff-{ticket_id}", None)
-        elif kind == "leave" and ticket_id not in out.waited:
-            t_ = withdraw_ticket(state, config, ticket_id, now)
-            state.apply(t_)
-            if not t_.noop:
-                out.abandoned.add(ticket_id)
-    return out
+def simulate(cfg: SimConfig | Scenario, *, trace: bool = False) -> Outcome:
+    return run_scenario(cfg.scenario() if isinstance(cfg, SimConfig) else cfg, trace=trace)

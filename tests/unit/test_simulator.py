@@ -3,17 +3,34 @@ with queueing theory (Erlang C), and compared strategies see identical traffic."
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import subprocess
 import sys
 
+import pytest
+
 from agents_state import MemoryState, on_ticket_routed, withdraw_ticket
 from schemas.events import TicketRouted
 from simulator import SimConfig, simulate, summarise
-from simulator.engine import DEPT, TENANT, tenant_config
+from simulator.engine import DEPT, TENANT, TicketOffered, tenant_config
 from simulator.report import gini
+from simulator.scenario import simple_scenario
 from tests.support import ROOT
+
+FIGURES = (
+    "offered",
+    "assigned",
+    "abandoned",
+    "p_wait",
+    "mean_wait_s",
+    "p90_wait_s",
+    "service_level",
+    "occupancy",
+    "gini",
+    "missed_offers",
+)
 
 
 def erlang_c(load: float, agents: int) -> float:
@@ -23,7 +40,7 @@ def erlang_c(load: float, agents: int) -> float:
 
 def test_matches_erlang_c_on_an_m_m_n_queue() -> None:
     cfg = SimConfig(agents=7, arrivals_per_hour=100, mean_handle_seconds=180, hours=400, seed=3)
-    stats = summarise(cfg, simulate(cfg), sl_seconds=20)
+    stats = summarise(simulate(cfg), sl_seconds=20)
     load = 100 * 180 / 3600  # 5 Erlangs on 7 agents
     p_wait = erlang_c(load, 7)
     assert abs(stats.p_wait - p_wait) < 0.03, (stats.p_wait, p_wait)
@@ -41,17 +58,28 @@ def test_patience_makes_customers_leave_and_is_counted() -> None:
         patience_seconds=30,
         seed=5,
     )
-    stats = summarise(cfg, simulate(cfg), sl_seconds=20)
+    stats = summarise(simulate(cfg), sl_seconds=20)
     assert stats.abandoned > 0
     assert stats.assigned + stats.abandoned == stats.offered
     assert stats.p90_wait_s <= 30
 
 
+def test_accept_delay_adds_to_every_wait_but_not_to_queueing() -> None:
+    quick = summarise(simulate(SimConfig(hours=50, seed=4)), sl_seconds=20)
+    slow = summarise(simulate(SimConfig(hours=50, seed=4, accept_delay_seconds=15)), sl_seconds=20)
+    assert slow.offered == quick.offered
+    assert slow.mean_wait_s >= 15
+    assert slow.service_level < quick.service_level
+    # the agent holds the work while answering, so capacity is busier, never idler
+    assert slow.occupancy > quick.occupancy
+
+
 def test_compared_strategies_see_the_same_customers() -> None:
-    one = simulate(SimConfig(hours=50, strategy="least-load", seed=9))
-    two = simulate(SimConfig(hours=50, strategy="round-robin", seed=9))
+    one = simulate(SimConfig(hours=50, strategy="least-load", seed=9), trace=True)
+    two = simulate(SimConfig(hours=50, strategy="round-robin", seed=9), trace=True)
     assert one.arrived == two.arrived
-    again = simulate(SimConfig(hours=50, strategy="least-load", seed=9))
+    assert {a.agent_id for a in one.assignments} != set() and one.assignments != two.assignments
+    again = simulate(SimConfig(hours=50, strategy="least-load", seed=9), trace=True)
     assert again.waited == one.waited and again.work_per_agent == one.work_per_agent
 
 
@@ -74,53 +102,57 @@ def test_gini() -> None:
     assert gini([]) == 0.0
 
 
-def test_cli_json_and_compare() -> None:
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "streams.cli",
-            "simulate",
-            "--channel",
-            "call",
-            "--agents",
-            "7",
-            "--arrivals-per-hour",
-            "100",
-            "--mean-handle-seconds",
-            "180",
-            "--hours",
-            "20",
-            "--strategy",
-            "least-load",
-            "--seed",
-            "1",
-            "--json",
-        ],
+def simulate_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "streams.cli", "simulate", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        check=True,
-    ).stdout
-    body = json.loads(out)
-    for key in (
-        "offered",
-        "assigned",
-        "abandoned",
-        "p_wait",
-        "mean_wait_s",
-        "p90_wait_s",
-        "service_level",
-        "occupancy",
-        "gini",
-        "missed_offers",
-    ):
-        assert key in body["overall"] and key in body["departments"]["desk"]
-    table = subprocess.run(
-        [sys.executable, "-m", "streams.cli", "simulate", "--hours", "5", "--compare", "random"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    assert "least-load" in table and "random" in table and "service_level" in table
+    )
+
+
+def test_cli_json_has_every_figure_per_department_and_overall() -> None:
+    done = simulate_cli(
+        "--channel", "call", "--agents", "7", "--arrivals-per-hour", "100",
+        "--mean-handle-seconds", "180", "--hours", "20", "--strategy", "least-load",
+        "--seed", "1", "--patience", "60", "--sl-seconds", "15", "--accept-delay", "2", "--json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    body = json.loads(done.stdout)
+    for key in FIGURES:
+        assert key in body["overall"] and key in body["departments"]["desk"], key
+    assert body["overall"]["offered"] > 0 and body["events"] > 0
+    assert body["overall"]["mean_wait_s"] >= 2
+
+
+def test_cli_compare_table_and_json() -> None:
+    table = simulate_cli("--hours", "5", "--compare", "random")
+    assert table.returncode == 0, table.stderr
+    assert "least-load" in table.stdout and "random" in table.stdout
+    assert "service_level" in table.stdout
+    both = json.loads(simulate_cli("--hours", "5", "--compare", "random", "--json").stdout)
+    assert set(both) == {"least-load", "random"}
+    assert both["least-load"]["overall"]["offered"] == both["random"]["overall"]["offered"]
+
+
+def test_cli_refuses_simple_flags_with_a_file() -> None:
+    done = simulate_cli("--scenario", "simulator/scenarios/sample.yaml", "--agents", "3")
+    assert done.returncode == 2 and "--agents" in done.stderr
+    done = simulate_cli("--log", "x.jsonl")
+    assert done.returncode == 2 and "--config" in done.stderr
+
+
+needs_offers = pytest.mark.skipif(TicketOffered is None, reason="the core does not offer yet")
+
+
+@needs_offers
+def test_declined_and_timed_out_offers_are_missed_offers() -> None:
+    base = simple_scenario(agents=7, hours=30, seed=2)
+    plans = {a: dataclasses.replace(p, decline_probability=0.3) for a, p in base.plans.items()}
+    stats = summarise(simulate(dataclasses.replace(base, plans=plans)))
+    assert stats.missed_offers > 0.2 * stats.offered
+    assert stats.assigned > 0.99 * stats.offered  # someone else took it
+    # an agent slower than the offer's timeout misses every offer; the clock is
+    # ticked at the deadline, so the timeouts do happen
+    slow = summarise(simulate(SimConfig(agents=3, hours=2, accept_delay_seconds=45, seed=2)))
+    assert slow.assigned == 0 and slow.missed_offers >= min(3, slow.offered)
