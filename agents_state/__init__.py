@@ -3,6 +3,7 @@
 from agents_state.model import (
     AgentState,
     DepartmentState,
+    OfferDeadline,
     QueueEntry,
     TicketState,
     state_key,
@@ -21,6 +22,7 @@ __all__ = [
     "AgentState",
     "DepartmentState",
     "MemoryState",
+    "OfferDeadline",
     "QueueEntry",
     "StateView",
     "TicketState",

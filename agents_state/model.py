@@ -15,7 +15,7 @@ from schemas.events import Presence
 #: Separates tenant and id in table keys; not a character ids are expected to hold.
 KEY_SEP = "\x1f"
 
-TicketStatus = Literal["queued", "assigned", "finished", "unroutable", "withdrawn"]
+TicketStatus = Literal["queued", "offered", "assigned", "finished", "unroutable", "withdrawn"]
 
 
 def state_key(tenant: str, ident: str) -> str:
@@ -32,9 +32,12 @@ class AgentState:
     #: channel -> capacity set at run time, overriding the configured one.
     capacity_override: dict[str, int] = field(default_factory=dict)
     last_assigned_at: float = 0.0
+    #: channel -> tickets offered to the agent and not answered yet. An offer holds
+    #: a slot, so accepting it can never take the agent over capacity.
+    offers: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def load(self, channel: str) -> int:
-        return len(self.open_work.get(channel, ()))
+        return len(self.open_work.get(channel, ())) + len(self.offers.get(channel, ()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,10 +46,21 @@ class QueueEntry:
     priority: int
     enqueued_at: float
     ingested_at: float
+    #: Only some agents may take it (skills, or agents who already missed it): the
+    #: drain looks past it when its department's free agents cannot.
+    constrained: bool = False
 
     def sort_key(self) -> tuple[int, float, str]:
         """Priority first (1 most urgent), then age, then id for a total order."""
         return (self.priority, self.enqueued_at, self.ticket_id)
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class OfferDeadline:
+    """When an open offer rings out; ordered by time, then ticket id."""
+
+    expires_at: float
+    ticket_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +69,12 @@ class DepartmentState:
     queues: dict[str, tuple[QueueEntry, ...]] = field(default_factory=dict)
     #: channel -> department-order position of the agent who got the last item.
     cursors: dict[str, int] = field(default_factory=dict)
+    #: channel -> work that waits for an agent to take it (pull mode, "to solve").
+    pulls: dict[str, tuple[QueueEntry, ...]] = field(default_factory=dict)
+    #: Every open offer's deadline, soonest first: what a tick expires.
+    offers: tuple[OfferDeadline, ...] = ()
+    #: Clock time up to which waiting work was checked against wait thresholds.
+    swept_at: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,3 +87,18 @@ class TicketState:
     ingested_at: float
     updated_at: float
     agent_id: str = ""
+    #: When it entered its current department's queue (escalation resets it).
+    enqueued_at: float = 0.0
+    source: str = ""
+    tags: tuple[str, ...] = ()
+    #: Waits to be taken (``TicketTaken``); no strategy assigns it.
+    pull: bool = False
+    skills: dict[str, int] = field(default_factory=dict)
+    optional_skills: dict[str, int] = field(default_factory=dict)
+    #: While offered: who it rings for, until when, by which strategy.
+    offered_to: tuple[str, ...] = ()
+    offer_expires_at: float = 0.0
+    offered_at: float = 0.0
+    strategy: str = ""
+    #: Agents who declined it or let an offer time out: not offered it again.
+    missed_by: tuple[str, ...] = ()

@@ -5,41 +5,62 @@ send; the Faust shell applies them, the tests and the simulator apply them to
 dicts. Every handler first checks the ticket or event id against state of the
 same partition, so a redelivered event yields an empty transition: this is what
 makes at-least-once delivery safe without broker transactions.
+
+Time comes in only as ``now`` (the stage's clock at the event's position in the
+stream): offers expire and waiting work escalates on ``ClockTicked``, so a
+replay decides every timeout exactly as the first pass did.
 """
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
+import functools
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
+from agents_state.index import Pool, RouteIndex, TenantIndex
 from agents_state.model import (
+    KEY_SEP,
     AgentState,
     DepartmentState,
+    OfferDeadline,
     QueueEntry,
     TicketState,
     state_key,
 )
+from rules import decide as decide_rules
+from rules import facts_for
 from schemas.events import (
     AgentCapacityChanged,
     AgentEvent,
     AgentPresenceChanged,
     ClockTicked,
+    Customer,
+    InboundReceived,
+    OfferAccepted,
+    OfferDeclined,
+    OfferMissed,
+    OfferWithdrawn,
     TicketAssigned,
+    TicketEscalated,
+    TicketOffered,
     TicketQueued,
     TicketRouted,
+    TicketTaken,
     TicketUnroutable,
     WorkFinished,
 )
 from schemas.tenant_config import TenantConfig
-from strategies import Candidate, Pick, PickContext, pick
+from strategies import RING_ALL, Candidate, Pick, PickContext, pick
 
 #: At most this many candidates / exclusions are listed by name in an explanation.
 EXPLAIN_LIMIT = 10
 
 V = TypeVar("V")
+F = TypeVar("F", bound=Callable[..., "Transition"])
 
 
 class Readable(Protocol[V]):  # type: ignore[misc]
@@ -67,12 +88,43 @@ class MemoryState:
     departments: dict[str, DepartmentState] = field(default_factory=dict)
     tickets: dict[str, TicketState] = field(default_factory=dict)
     seen: dict[str, float] = field(default_factory=dict)
+    #: Who may take work, per department and channel: derived from ``agents``.
+    index: RouteIndex = field(default_factory=RouteIndex, compare=False, repr=False)
 
     def apply(self, t: Transition) -> None:
         self.agents.update(t.agents)
         self.departments.update(t.departments)
         self.tickets.update(t.tickets)
         self.seen.update(t.seen)
+        for key, agent in t.agents.items():
+            tenant = self.index.tenants.get(key.split(KEY_SEP, 1)[0])
+            if tenant is not None:
+                tenant.update(agent)
+
+    def settle(self, tenant: str) -> None:
+        """Back to the rows: a transition's pending agent writes leave the index."""
+        found = self.index.tenants.get(tenant)
+        if found is None or not found.pending:
+            return
+        for agent_id in found.pending:
+            row = self.agents.get(state_key(tenant, agent_id))
+            found.update(row if row is not None else AgentState(agent_id))
+        found.pending.clear()
+
+
+def _settled(fn: F) -> F:
+    """An entry point whose pending agent writes leave the state's index when it returns:
+    only the rows, once applied, move it for good."""
+
+    @functools.wraps(fn)
+    def run(state: StateView, config: TenantConfig, *args: Any) -> Transition:
+        try:
+            return fn(state, config, *args)
+        finally:
+            if isinstance(state, MemoryState):
+                state.settle(config.tenant)
+
+    return cast(F, run)
 
 
 @dataclass
@@ -98,6 +150,9 @@ class _Tx:
         self.config = config
         self.tenant = config.tenant
         self.out = Transition()
+        self.index: TenantIndex | None = (
+            state.index.for_config(config) if isinstance(state, MemoryState) else None
+        )
 
     def agent(self, agent_id: str) -> AgentState:
         k = state_key(self.tenant, agent_id)
@@ -106,6 +161,9 @@ class _Tx:
 
     def put_agent(self, agent: AgentState) -> None:
         self.out.agents[state_key(self.tenant, agent.agent_id)] = agent
+        if self.index is not None:
+            self.index.pending.add(agent.agent_id)
+            self.index.update(agent)
 
     def department(self, dept_id: str) -> DepartmentState:
         k = state_key(self.tenant, dept_id)
@@ -129,10 +187,14 @@ class _Tx:
         return configured.capacity.get(channel, 0) if configured else 0
 
 
+# -- entry points -------------------------------------------------------------
+
+
+@_settled
 def on_ticket_routed(
     state: StateView, config: TenantConfig, ev: TicketRouted, now: float
 ) -> Transition:
-    """A routed ticket is assigned, queued behind waiting work, or declared unroutable."""
+    """A routed ticket is assigned or offered, queued behind waiting work, or unroutable."""
     tx = _Tx(state, config)
     if tx.ticket(ev.ticket_id) is not None:
         tx.out.duplicate = True
@@ -140,44 +202,31 @@ def on_ticket_routed(
     reason = ev.reason
     if not reason and ev.department not in config.departments:
         reason = f"department {ev.department!r} is not in config version {config.version}"
+    base = TicketState(
+        ev.ticket_id,
+        "queued",
+        ev.department,
+        ev.channel,
+        ev.priority,
+        ev.ingested_at,
+        now,
+        enqueued_at=now,
+        source=ev.source,
+        tags=tuple(ev.tags),
+        skills=dict(ev.skills),
+        optional_skills=dict(ev.optional_skills),
+    )
     if reason:
-        tx.put_ticket(
-            TicketState(
-                ev.ticket_id,
-                "unroutable",
-                ev.department,
-                ev.channel,
-                ev.priority,
-                ev.ingested_at,
-                now,
-            )
-        )
+        tx.put_ticket(dataclasses.replace(base, status="unroutable"))
         tx.out.emitted.append(TicketUnroutable(ev.ticket_id, ev.tenant, ev.channel, reason, now))
         return tx.out
-
-    tx.put_ticket(
-        TicketState(
-            ev.ticket_id, "queued", ev.department, ev.channel, ev.priority, ev.ingested_at, now
-        )
-    )
-    entry = QueueEntry(ev.ticket_id, ev.priority, now, ev.ingested_at)
-    dept = tx.department(ev.department)
-    queue = tuple(sorted((*dept.queues.get(ev.channel, ()), entry), key=QueueEntry.sort_key))
-    tx.put_department(
-        ev.department, dataclasses.replace(dept, queues={**dept.queues, ev.channel: queue})
-    )
-    preferred_missed = ""
-    if ev.preferred_agent:
-        preferred_missed = _assign_preferred(
-            tx, ev.department, ev.channel, ev.ticket_id, ev.preferred_agent, now
-        )
-    # Waiting work is served first: the new ticket joined the queue in priority order.
-    _drain(tx, (ev.department,), ev.channel, now)
-    ticket = tx.ticket(ev.ticket_id)
-    if ticket is not None and ticket.status == "queued":
-        waiting = tx.department(ev.department).queues.get(ev.channel, ())
-        position = next(i for i, e in enumerate(waiting) if e.ticket_id == ev.ticket_id) + 1
-        _, excluded = _candidates(tx, ev.department, ev.channel)
+    pull = ev.leave_unassigned or ev.channel in config.departments[ev.department].pull
+    ticket = dataclasses.replace(base, pull=pull)
+    tx.put_ticket(ticket)
+    if pull:
+        _enqueue(tx, ticket, now)
+        position = len(tx.department(ev.department).pulls.get(ev.channel, ()))
+        why = "left unassigned by a rule" if ev.leave_unassigned else "pull mode"
         tx.out.emitted.append(
             TicketQueued(
                 ev.ticket_id,
@@ -186,46 +235,67 @@ def on_ticket_routed(
                 ev.channel,
                 ev.priority,
                 position,
-                "; ".join(filter(None, (preferred_missed, _why_nobody(excluded, position)))),
+                f"{why}: waits until an agent takes it",
                 now,
             )
         )
+        return tx.out
+    _enqueue(tx, ticket, now)
+    preferred_missed = ""
+    if ev.preferred_agent:
+        preferred_missed = _assign_preferred(
+            tx, ev.department, ev.channel, ev.ticket_id, ev.preferred_agent, now
+        )
+    # Waiting work is served first: the new ticket joined the queue in priority order.
+    _drain(tx, (ev.department,), ev.channel, now)
+    _say_queued(tx, ev.ticket_id, preferred_missed, now)
     return tx.out
 
 
+@_settled
 def withdraw_ticket(
     state: StateView, config: TenantConfig, ticket_id: str, now: float
 ) -> Transition:
     """The customer left before anyone took the work (hung up, closed the chat).
 
-    Only waiting work can be withdrawn; assigned or finished work is the agent's
-    to close, so for it this changes nothing (``noop`` says why).
+    Only waiting or ringing work can be withdrawn; assigned or finished work is
+    the agent's to close, so for it this changes nothing (``noop`` says why).
     """
     tx = _Tx(state, config)
     ticket = tx.ticket(ticket_id)
-    if ticket is None or ticket.status != "queued":
+    if ticket is None or ticket.status not in ("queued", "offered"):
         tx.out.noop = "not waiting"
         return tx.out
-    dept = tx.department(ticket.department)
-    queue = dept.queues.get(ticket.channel, ())
-    tx.put_department(
-        ticket.department,
-        dataclasses.replace(
-            dept,
-            queues={
-                **dept.queues,
-                ticket.channel: tuple(e for e in queue if e.ticket_id != ticket_id),
-            },
-        ),
-    )
-    tx.put_ticket(dataclasses.replace(ticket, status="withdrawn", updated_at=now))
+    freed: set[str] = set()
+    if ticket.status == "offered":
+        for agent_id in ticket.offered_to:
+            _drop_offer(tx, agent_id, ticket)
+            freed.add(agent_id)
+            tx.out.emitted.append(
+                OfferWithdrawn(
+                    ticket_id,
+                    tx.tenant,
+                    ticket.department,
+                    ticket.channel,  # type: ignore[arg-type]
+                    agent_id,
+                    "the customer left",
+                    now,
+                )
+            )
+        _forget_offer(tx, ticket)
+    else:
+        _dequeue(tx, ticket)
+    tx.put_ticket(dataclasses.replace(ticket, status="withdrawn", updated_at=now, offered_to=()))
+    _drain_for_agents(tx, freed, ticket.channel, now)
     return tx.out
 
 
+@_settled
 def on_agent_event(
     state: StateView, config: TenantConfig, ev: AgentEvent, now: float
 ) -> Transition:
-    """Presence, capacity and finished work change load; freed capacity takes waiting work."""
+    """Presence, capacity, finished work and answers to offers change load; freed
+    capacity takes waiting work."""
     tx = _Tx(state, config)
     seen_key = state_key(ev.tenant, ev.event_id)
     if tx.out.seen.get(seen_key) is not None or state.seen.get(seen_key) is not None:
@@ -240,11 +310,14 @@ def on_agent_event(
     freed: Iterable[str] = ()
     if isinstance(ev, AgentPresenceChanged):
         if ev.presence != agent.presence:
+            was_online = agent.presence == "online"
             agent = dataclasses.replace(agent, presence=ev.presence, presence_since=ev.occurred_at)
             tx.put_agent(agent)
             if ev.presence == "online":
                 channels = {*configured.capacity, *agent.capacity_override}
                 freed = sorted(c for c in channels if tx.capacity(agent, c) > 0)
+            elif was_online:
+                freed = _agent_left(tx, ev.agent_id, ev.presence, now)
         else:
             tx.out.noop = "presence unchanged"
     elif isinstance(ev, AgentCapacityChanged):
@@ -266,75 +339,392 @@ def on_agent_event(
             if ticket is not None:
                 tx.put_ticket(dataclasses.replace(ticket, status="finished", updated_at=now))
             freed = (channel,)
+    elif isinstance(ev, OfferAccepted):
+        freed = _accept(tx, ev, now)
+    elif isinstance(ev, OfferDeclined):
+        freed = _decline(tx, ev, now)
+    elif isinstance(ev, TicketTaken):
+        _take(tx, ev, now)
+    depts = configured.departments
     for channel in freed:
-        _drain(tx, configured.departments, channel, now)
+        _drain(tx, depts, channel, now)
     return tx.out
 
 
+@_settled
 def on_clock_ticked(
     state: StateView, config: TenantConfig, ev: ClockTicked, now: float
 ) -> Transition:
-    """Time passed: expire offers, escalate work that waited too long."""
+    """Time passed: offers ring out, waiting work escalates, optional skills relax,
+    ``queue_wait`` rules fire. Only what fell due since the last tick is touched."""
     tx = _Tx(state, config)
-    tx.out.noop = "nothing due"
+    to_drain: set[tuple[str, str]] = set()
+    for dept_id in config.departments:
+        dept = tx.department(dept_id)
+        if dept.offers and dept.offers[0].expires_at <= now:
+            to_drain |= _expire_offers(tx, dept_id, now)
+        to_drain |= _sweep_waits(tx, dept_id, now)
+    for dept_id, channel in sorted(to_drain):
+        _drain(tx, (dept_id,), channel, now)
+    if not (tx.out.agents or tx.out.departments or tx.out.tickets or tx.out.emitted):
+        tx.out.noop = "nothing due"
     return tx.out
 
 
-def _candidates(tx: _Tx, dept_id: str, channel: str) -> tuple[list[Candidate], dict[str, str]]:
-    """Eligible agents of a department for a channel, and why each other one is not."""
+# -- queues ---------------------------------------------------------------------
+
+
+def _entry(ticket: TicketState) -> QueueEntry:
+    constrained = bool(ticket.skills or ticket.optional_skills or ticket.missed_by)
+    return QueueEntry(
+        ticket.ticket_id, ticket.priority, ticket.enqueued_at, ticket.ingested_at, constrained
+    )
+
+
+def _enqueue(tx: _Tx, ticket: TicketState, now: float) -> None:
+    """Put the ticket in its department's queue (or pull list) in service order."""
+    dept = tx.department(ticket.department)
+    entry = _entry(ticket)
+    if ticket.pull:
+        pulls = _inserted(dept.pulls.get(ticket.channel, ()), entry)
+        dept = dataclasses.replace(dept, pulls={**dept.pulls, ticket.channel: pulls})
+    else:
+        queue = _inserted(dept.queues.get(ticket.channel, ()), entry)
+        dept = dataclasses.replace(dept, queues={**dept.queues, ticket.channel: queue})
+    tx.put_department(ticket.department, dept)
+
+
+def _inserted(queue: tuple[QueueEntry, ...], entry: QueueEntry) -> tuple[QueueEntry, ...]:
+    i = bisect.bisect(queue, entry.sort_key(), key=QueueEntry.sort_key)
+    return (*queue[:i], entry, *queue[i:])
+
+
+def _position(queue: tuple[QueueEntry, ...], ticket_id: str, key: tuple[int, float, str]) -> int:
+    """Where the ticket's entry is (found by its service key), or -1."""
+    i = bisect.bisect_left(queue, key, key=QueueEntry.sort_key)
+    if i < len(queue) and queue[i].ticket_id == ticket_id:
+        return i
+    # The entry was queued under other terms than the ticket now has: look it up.
+    return next((j for j, e in enumerate(queue) if e.ticket_id == ticket_id), -1)
+
+
+def _without(
+    queue: tuple[QueueEntry, ...], ticket_id: str, key: tuple[int, float, str]
+) -> tuple[QueueEntry, ...]:
+    i = _position(queue, ticket_id, key)
+    return queue if i < 0 else queue[:i] + queue[i + 1 :]
+
+
+def _dequeue(tx: _Tx, ticket: TicketState) -> None:
+    dept = tx.department(ticket.department)
+    ch = ticket.channel
+    key = _entry(ticket).sort_key()
+    if ticket.pull:
+        pulls = _without(dept.pulls.get(ch, ()), ticket.ticket_id, key)
+        dept = dataclasses.replace(dept, pulls={**dept.pulls, ch: pulls})
+    else:
+        queue = _without(dept.queues.get(ch, ()), ticket.ticket_id, key)
+        dept = dataclasses.replace(dept, queues={**dept.queues, ch: queue})
+    tx.put_department(ticket.department, dept)
+
+
+def _say_queued(tx: _Tx, ticket_id: str, prefix: str, now: float) -> None:
+    ticket = tx.ticket(ticket_id)
+    if ticket is None or ticket.status != "queued":
+        return
+    waiting = tx.department(ticket.department).queues.get(ticket.channel, ())
+    position = _position(waiting, ticket_id, _entry(ticket).sort_key()) + 1
+    if position > 1:
+        why = f"behind {position - 1} waiting item(s)"
+    else:
+        why = _why_nobody(_candidates(tx, ticket.department, ticket.channel, ticket, now))
+    tx.out.emitted.append(
+        TicketQueued(
+            ticket_id,
+            tx.tenant,
+            ticket.department,
+            ticket.channel,  # type: ignore[arg-type]
+            ticket.priority,
+            position,
+            "; ".join(filter(None, (prefix, why))),
+            now,
+        )
+    )
+
+
+# -- candidates and the drain ---------------------------------------------------
+
+
+def _skill_gap(agent_skills: dict[str, int], needed: dict[str, int]) -> str:
+    for skill, level in needed.items():
+        have = agent_skills.get(skill, 0)
+        if have < level:
+            return f"missing skill {skill}" + (f" (level {have} < {level})" if have else "")
+    return ""
+
+
+class Eligible:
+    """The agents of a department who may take a work item, and why each other one may not."""
+
+    def count(self) -> int:
+        raise NotImplementedError
+
+    def excluded_count(self) -> int:
+        raise NotImplementedError
+
+    def first(self, n: int) -> list[Candidate]:
+        """The first ``n`` candidates in department order."""
+        raise NotImplementedError
+
+    def everyone(self) -> list[Candidate]:
+        raise NotImplementedError
+
+    def excluded_first(self, n: int) -> dict[str, str]:
+        raise NotImplementedError
+
+    def reason_counts(self) -> dict[str, int]:
+        """Excluded agents per reason, reasons in the order they first occur."""
+        raise NotImplementedError
+
+    def candidate(self, agent_id: str) -> Candidate | None:
+        raise NotImplementedError
+
+    def reason(self, agent_id: str) -> str | None:
+        raise NotImplementedError
+
+    def pick(self, strategy: str, ctx: PickContext) -> Pick | None:
+        raise NotImplementedError
+
+
+class _Scanned(Eligible):
+    """Every agent of the department looked at, for this work item."""
+
+    def __init__(self, candidates: list[Candidate], excluded: dict[str, str]) -> None:
+        self.candidates = candidates
+        self.excluded = excluded
+
+    def count(self) -> int:
+        return len(self.candidates)
+
+    def excluded_count(self) -> int:
+        return len(self.excluded)
+
+    def first(self, n: int) -> list[Candidate]:
+        return self.candidates[:n]
+
+    def everyone(self) -> list[Candidate]:
+        return self.candidates
+
+    def excluded_first(self, n: int) -> dict[str, str]:
+        return dict(list(self.excluded.items())[:n])
+
+    def reason_counts(self) -> dict[str, int]:
+        return dict(Counter(self.excluded.values()))
+
+    def candidate(self, agent_id: str) -> Candidate | None:
+        return next((c for c in self.candidates if c.agent_id == agent_id), None)
+
+    def reason(self, agent_id: str) -> str | None:
+        return self.excluded.get(agent_id)
+
+    def pick(self, strategy: str, ctx: PickContext) -> Pick | None:
+        return pick(strategy, self.candidates, ctx)
+
+
+class _Indexed(Eligible):
+    """The department's pool for the channel: work without skills or missed offers."""
+
+    def __init__(self, pool: Pool) -> None:
+        self.pool = pool
+
+    def count(self) -> int:
+        return self.pool.count()
+
+    def excluded_count(self) -> int:
+        return self.pool.excluded_count()
+
+    def first(self, n: int) -> list[Candidate]:
+        return self.pool.first(n)
+
+    def everyone(self) -> list[Candidate]:
+        return self.pool.everyone()
+
+    def excluded_first(self, n: int) -> dict[str, str]:
+        return self.pool.excluded_first(n)
+
+    def reason_counts(self) -> dict[str, int]:
+        return self.pool.reason_counts()
+
+    def candidate(self, agent_id: str) -> Candidate | None:
+        return self.pool.candidates.get(agent_id)
+
+    def reason(self, agent_id: str) -> str | None:
+        return self.pool.reasons.get(agent_id)
+
+    def pick(self, strategy: str, ctx: PickContext) -> Pick | None:
+        return self.pool.pick(strategy, ctx)
+
+
+class _Only(Eligible):
+    """One candidate (named by a rule) among the others' exclusions."""
+
+    def __init__(self, only: Candidate, others: Eligible) -> None:
+        self.only = only
+        self.others = others
+
+    def count(self) -> int:
+        return 1
+
+    def excluded_count(self) -> int:
+        return self.others.excluded_count()
+
+    def first(self, n: int) -> list[Candidate]:
+        return [self.only][:n]
+
+    def everyone(self) -> list[Candidate]:
+        return [self.only]
+
+    def excluded_first(self, n: int) -> dict[str, str]:
+        return self.others.excluded_first(n)
+
+    def reason_counts(self) -> dict[str, int]:
+        return self.others.reason_counts()
+
+    def candidate(self, agent_id: str) -> Candidate | None:
+        return self.only if agent_id == self.only.agent_id else None
+
+    def reason(self, agent_id: str) -> str | None:
+        return self.others.reason(agent_id)
+
+    def pick(self, strategy: str, ctx: PickContext) -> Pick | None:
+        return pick(strategy, [self.only], ctx)
+
+
+def _candidates(
+    tx: _Tx, dept_id: str, channel: str, ticket: TicketState | None = None, now: float = 0.0
+) -> Eligible:
+    """Eligible agents of a department for a channel (and ticket), and why each other
+    one is not: from the index when the ticket asks nothing of its own."""
+    if tx.index is not None and (
+        ticket is None or not (ticket.skills or ticket.optional_skills or ticket.missed_by)
+    ):
+        return _Indexed(tx.index.pool(dept_id, channel, tx.agent))
+    return _scan(tx, dept_id, channel, ticket, now)
+
+
+def _scan(
+    tx: _Tx, dept_id: str, channel: str, ticket: TicketState | None = None, now: float = 0.0
+) -> Eligible:
+    """Every agent of the department, looked at one by one."""
     candidates: list[Candidate] = []
     excluded: dict[str, str] = {}
+    needed: dict[str, int] = {}
+    missed: tuple[str, ...] = ()
+    if ticket is not None:
+        needed = dict(ticket.skills)
+        relax_at = ticket.enqueued_at + tx.config.departments[dept_id].relax_after_s
+        if ticket.optional_skills and now < relax_at:
+            needed = {**ticket.optional_skills, **needed}
+        missed = ticket.missed_by
+    wanted = {**(ticket.optional_skills if ticket else {}), **needed}
     for order, agent_id in enumerate(tx.config.department_agents.get(dept_id, ())):
         agent = tx.agent(agent_id)
         capacity = tx.capacity(agent, channel)
         load = agent.load(channel)
+        configured = tx.config.agents[agent_id]
         if capacity <= 0:
             excluded[agent_id] = "channel disabled"
         elif agent.presence != "online":
             excluded[agent_id] = agent.presence
         elif load >= capacity:
             excluded[agent_id] = "at capacity"
+        elif agent_id in missed:
+            excluded[agent_id] = "missed this offer"
+        elif needed and (gap := _skill_gap(configured.skills, needed)):
+            excluded[agent_id] = gap
         else:
-            priority = tx.config.agents[agent_id].priority
+            score = sum(min(configured.skills.get(s, 0), 10) for s in wanted) if wanted else 0
             candidates.append(
-                Candidate(agent_id, load, capacity, agent.last_assigned_at, priority, order)
+                Candidate(
+                    agent_id,
+                    load,
+                    capacity,
+                    agent.last_assigned_at,
+                    configured.priority,
+                    order,
+                    score,
+                )
             )
-    return candidates, excluded
+    return _Scanned(candidates, excluded)
+
+
+def _next_assignable(
+    tx: _Tx, dept_id: str, channel: str, now: float
+) -> tuple[QueueEntry, TicketState, Eligible] | None:
+    """The first waiting item, in service order, that some free agent may take."""
+    queue = tx.department(dept_id).queues.get(channel, ())
+    if not queue:
+        return None
+    free: Eligible | None = None
+    for entry in queue:
+        ticket = tx.ticket(entry.ticket_id)
+        if ticket is None:  # pragma: no cover - queue and ticket rows are written together
+            continue
+        if not entry.constrained:
+            if free is None:
+                free = _candidates(tx, dept_id, channel)
+            if free.count():
+                return entry, ticket, free
+            return None  # nobody free at all: no later item can be placed either
+        eligible = _candidates(tx, dept_id, channel, ticket, now)
+        if eligible.count():
+            return entry, ticket, eligible
+        if free is None:
+            free = _candidates(tx, dept_id, channel)
+        if not free.count():
+            return None
+    return None
 
 
 def _drain(tx: _Tx, dept_ids: Iterable[str], channel: str, now: float) -> None:
-    """Assign waiting work of one channel while anyone can take it.
+    """Assign (or offer) waiting work of one channel while anyone can take it.
 
     Across several departments (an agent in more than one freed capacity) the most
-    urgent, then oldest, head is served first, one item at a time, so a department
-    with one urgent item does not get to empty its whole queue ahead of the others.
+    urgent, then oldest, item is served first, one at a time, so a department with
+    one urgent item does not get to empty its whole queue ahead of the others.
     """
     blocked: set[str] = set()
     depts = [d for d in dict.fromkeys(dept_ids) if d in tx.config.departments]
     while True:
-        heads = [
-            (queue[0].sort_key(), d)
-            for d in depts
-            if d not in blocked and (queue := tx.department(d).queues.get(channel))
-        ]
+        heads = []
+        for d in depts:
+            if d in blocked:
+                continue
+            found = _next_assignable(tx, d, channel, now)
+            if found is None:
+                blocked.add(d)
+            else:
+                heads.append((found[0].sort_key(), d, found))
         if not heads:
             return
-        _, dept_id = min(heads)
-        if not _assign_head(tx, dept_id, channel, now):
+        _, dept_id, (entry, ticket, eligible) = min(heads, key=lambda h: h[:2])
+        strategy = tx.config.departments[dept_id].strategy_for(channel)
+        cursor = tx.department(dept_id).cursors.get(channel, -1)
+        chosen = eligible.pick(strategy, PickContext(entry.ticket_id, cursor))
+        if chosen is None:  # pragma: no cover - candidates is never empty here
             blocked.add(dept_id)
+            continue
+        _place(tx, dept_id, channel, entry, ticket, chosen, strategy, eligible, now)
 
 
-def _assign_head(tx: _Tx, dept_id: str, channel: str, now: float) -> bool:
-    """Give the head of one queue to the agent the department's strategy picks."""
-    strategy = tx.config.departments[dept_id].strategy_for(channel)
-    dept = tx.department(dept_id)
-    head = dept.queues[channel][0]
-    candidates, excluded = _candidates(tx, dept_id, channel)
-    chosen = pick(strategy, candidates, PickContext(head.ticket_id, dept.cursors.get(channel, -1)))
-    if chosen is None:
-        return False
-    _assign(tx, dept_id, channel, head, chosen, strategy, candidates, excluded, now)
-    return True
+def _drain_for_agents(tx: _Tx, agent_ids: Iterable[str], channel: str, now: float) -> None:
+    depts: list[str] = []
+    for agent_id in sorted(agent_ids):
+        configured = tx.config.agents.get(agent_id)
+        if configured is not None:
+            depts += configured.departments
+    if depts:
+        _drain(tx, depts, channel, now)
 
 
 def _assign_preferred(
@@ -342,34 +732,119 @@ def _assign_preferred(
 ) -> str:
     """A rule named the agent: they get the ticket if they can take it now.
 
-    Returns "" when assigned, else why not (the ticket then follows the
-    department's strategy like any other).
+    Returns "" when placed, else why not (the ticket then follows the department's
+    strategy like any other).
     """
-    candidates, excluded = _candidates(tx, dept_id, channel)
-    if agent_id in excluded:
-        return f"preferred agent {agent_id}: {excluded[agent_id]}"
-    if not any(c.agent_id == agent_id for c in candidates):
+    ticket = tx.ticket(ticket_id)
+    assert ticket is not None
+    eligible = _candidates(tx, dept_id, channel, ticket, now)
+    reason = eligible.reason(agent_id)
+    if reason is not None:
+        return f"preferred agent {agent_id}: {reason}"
+    only = eligible.candidate(agent_id)
+    if only is None:
         return f"preferred agent {agent_id}: not in department {dept_id}"
-    entry = next(e for e in tx.department(dept_id).queues[channel] if e.ticket_id == ticket_id)
+    queue = tx.department(dept_id).queues[channel]
+    entry = queue[_position(queue, ticket_id, _entry(ticket).sort_key())]
     chosen = Pick(agent_id, "named by a rule")
-    _assign(tx, dept_id, channel, entry, chosen, "preferred-agent", candidates, excluded, now)
+    _place(
+        tx, dept_id, channel, entry, ticket, chosen, "preferred-agent", _Only(only, eligible), now
+    )
     return ""
 
 
-def _assign(
+def _explanation(tx: _Tx, chosen: Pick, eligible: Eligible) -> dict[str, Any]:
+    return {
+        "config_version": tx.config.version,
+        "score": chosen.score,
+        "candidates": [
+            {"agent": c.agent_id, "load": c.load, "capacity": c.capacity}
+            for c in eligible.first(EXPLAIN_LIMIT)
+        ],
+        "candidate_count": eligible.count(),
+        "excluded": eligible.excluded_first(EXPLAIN_LIMIT),
+        "excluded_by_reason": eligible.reason_counts(),
+    }
+
+
+def _place(
     tx: _Tx,
     dept_id: str,
     channel: str,
     entry: QueueEntry,
+    ticket: TicketState,
     chosen: Pick,
     strategy: str,
-    candidates: list[Candidate],
-    excluded: dict[str, str],
+    eligible: Eligible,
     now: float,
 ) -> None:
-    """Move one waiting item to the chosen agent and say so, with the explanation."""
+    """Move one waiting item to the chosen agent, directly or as an offer that rings."""
+    dept_cfg = tx.config.departments[dept_id]
     dept = tx.department(dept_id)
-    winner = next(c for c in candidates if c.agent_id == chosen.agent_id)
+    winner = eligible.candidate(chosen.agent_id)
+    assert winner is not None, chosen
+    dept = dataclasses.replace(
+        dept,
+        queues={
+            **dept.queues,
+            channel: _without(dept.queues[channel], entry.ticket_id, entry.sort_key()),
+        },
+        cursors={**dept.cursors, channel: winner.order},
+    )
+    timeout = dept_cfg.offer_timeout(channel)
+    explanation = _explanation(tx, chosen, eligible)
+    if timeout > 0:
+        ringing = (
+            tuple(c.agent_id for c in eligible.everyone())
+            if strategy == RING_ALL
+            else (chosen.agent_id,)
+        )
+        expires = now + timeout
+        for agent_id in ringing:
+            agent = tx.agent(agent_id)
+            tx.put_agent(
+                dataclasses.replace(
+                    agent,
+                    offers={
+                        **agent.offers,
+                        channel: (*agent.offers.get(channel, ()), entry.ticket_id),
+                    },
+                )
+            )
+        offers = dept.offers
+        deadline = OfferDeadline(expires, entry.ticket_id)
+        i = bisect.bisect(offers, deadline)
+        tx.put_department(
+            dept_id, dataclasses.replace(dept, offers=(*offers[:i], deadline, *offers[i:]))
+        )
+        tx.put_ticket(
+            dataclasses.replace(
+                ticket,
+                status="offered",
+                offered_to=ringing,
+                offer_expires_at=expires,
+                offered_at=now,
+                strategy=strategy,
+                updated_at=now,
+            )
+        )
+        tx.out.emitted.append(
+            TicketOffered(
+                entry.ticket_id,
+                tx.tenant,
+                dept_id,
+                channel,  # type: ignore[arg-type]
+                ringing,
+                strategy,
+                expires,
+                explanation,
+                entry.ingested_at,
+                now,
+                max(0.0, now - entry.enqueued_at),
+            )
+        )
+        return
+    tx.put_department(dept_id, dept)
     agent = tx.agent(chosen.agent_id)
     tx.put_agent(
         dataclasses.replace(
@@ -381,33 +856,11 @@ def _assign(
             last_assigned_at=now,
         )
     )
-    tx.put_department(
-        dept_id,
+    tx.put_ticket(
         dataclasses.replace(
-            dept,
-            queues={
-                **dept.queues,
-                channel: tuple(e for e in dept.queues[channel] if e.ticket_id != entry.ticket_id),
-            },
-            cursors={**dept.cursors, channel: winner.order},
-        ),
-    )
-    ticket = tx.ticket(entry.ticket_id)
-    if ticket is not None:
-        tx.put_ticket(
-            dataclasses.replace(ticket, status="assigned", agent_id=chosen.agent_id, updated_at=now)
+            ticket, status="assigned", agent_id=chosen.agent_id, strategy=strategy, updated_at=now
         )
-    explanation = {
-        "config_version": tx.config.version,
-        "score": chosen.score,
-        "candidates": [
-            {"agent": c.agent_id, "load": c.load, "capacity": c.capacity}
-            for c in candidates[:EXPLAIN_LIMIT]
-        ],
-        "candidate_count": len(candidates),
-        "excluded": dict(list(excluded.items())[:EXPLAIN_LIMIT]),
-        "excluded_by_reason": dict(Counter(excluded.values())),
-    }
+    )
     tx.out.emitted.append(
         TicketAssigned(
             entry.ticket_id,
@@ -424,10 +877,421 @@ def _assign(
     )
 
 
-def _why_nobody(excluded: dict[str, str], position: int) -> str:
-    if position > 1:
-        return f"behind {position - 1} waiting item(s)"
-    if not excluded:
+# -- offers ---------------------------------------------------------------------
+
+
+def _drop_offer(tx: _Tx, agent_id: str, ticket: TicketState) -> None:
+    """The agent no longer holds the offer: their slot is free again."""
+    agent = tx.agent(agent_id)
+    held = agent.offers.get(ticket.channel, ())
+    if ticket.ticket_id in held:
+        tx.put_agent(
+            dataclasses.replace(
+                agent,
+                offers={
+                    **agent.offers,
+                    ticket.channel: tuple(t for t in held if t != ticket.ticket_id),
+                },
+            )
+        )
+
+
+def _forget_offer(tx: _Tx, ticket: TicketState) -> None:
+    dept = tx.department(ticket.department)
+    tx.put_department(
+        ticket.department,
+        dataclasses.replace(
+            dept, offers=tuple(o for o in dept.offers if o.ticket_id != ticket.ticket_id)
+        ),
+    )
+
+
+def _missed(tx: _Tx, ticket: TicketState, agent_id: str, reason: str, now: float) -> None:
+    tx.out.emitted.append(
+        OfferMissed(
+            ticket.ticket_id,
+            tx.tenant,
+            ticket.department,
+            ticket.channel,  # type: ignore[arg-type]
+            agent_id,
+            reason,
+            now,
+        )
+    )
+
+
+def _back_to_queue(tx: _Tx, ticket: TicketState, now: float) -> TicketState:
+    """Nobody holds the offer any more: the work waits again at its old place."""
+    _forget_offer(tx, ticket)
+    waiting = dataclasses.replace(
+        ticket, status="queued", offered_to=(), offer_expires_at=0.0, updated_at=now
+    )
+    tx.put_ticket(waiting)
+    _enqueue(tx, waiting, now)
+    return waiting
+
+
+def _accept(tx: _Tx, ev: OfferAccepted, now: float) -> tuple[str, ...]:
+    ticket = tx.ticket(ev.ticket_id)
+    if ticket is None or ticket.status != "offered" or ev.agent_id not in ticket.offered_to:
+        tx.out.noop = "offer not open for this agent"
+        return ()
+    channel = ticket.channel
+    others = tuple(a for a in ticket.offered_to if a != ev.agent_id)
+    for agent_id in others:
+        _drop_offer(tx, agent_id, ticket)
+        tx.out.emitted.append(
+            OfferWithdrawn(
+                ticket.ticket_id,
+                tx.tenant,
+                ticket.department,
+                channel,  # type: ignore[arg-type]
+                agent_id,
+                f"taken by {ev.agent_id}",
+                now,
+            )
+        )
+    agent = tx.agent(ev.agent_id)
+    tx.put_agent(
+        dataclasses.replace(
+            agent,
+            offers={
+                **agent.offers,
+                channel: tuple(t for t in agent.offers.get(channel, ()) if t != ticket.ticket_id),
+            },
+            open_work={
+                **agent.open_work,
+                channel: (*agent.open_work.get(channel, ()), ticket.ticket_id),
+            },
+            last_assigned_at=now,
+        )
+    )
+    _forget_offer(tx, ticket)
+    tx.put_ticket(
+        dataclasses.replace(
+            ticket, status="assigned", agent_id=ev.agent_id, offered_to=(), updated_at=now
+        )
+    )
+    tx.out.emitted.append(
+        TicketAssigned(
+            ticket.ticket_id,
+            tx.tenant,
+            ticket.department,
+            channel,  # type: ignore[arg-type]
+            ev.agent_id,
+            ticket.strategy,
+            {
+                "config_version": tx.config.version,
+                "offer": {
+                    "offered_to": list(ticket.offered_to[:EXPLAIN_LIMIT]),
+                    "ringing_count": len(ticket.offered_to),
+                    "accepted_after_s": round(max(0.0, now - ticket.offered_at), 3),
+                    "missed_by": list(ticket.missed_by[:EXPLAIN_LIMIT]),
+                },
+            },
+            ticket.ingested_at,
+            now,
+            max(0.0, now - ticket.enqueued_at),
+        )
+    )
+    _drain_for_agents(tx, others, channel, now)
+    return ()
+
+
+def _decline(tx: _Tx, ev: OfferDeclined, now: float) -> tuple[str, ...]:
+    ticket = tx.ticket(ev.ticket_id)
+    if ticket is None or ticket.status != "offered" or ev.agent_id not in ticket.offered_to:
+        tx.out.noop = "offer not open for this agent"
+        return ()
+    _drop_offer(tx, ev.agent_id, ticket)
+    _missed(tx, ticket, ev.agent_id, "declined", now)
+    remaining = tuple(a for a in ticket.offered_to if a != ev.agent_id)
+    ticket = dataclasses.replace(
+        ticket, offered_to=remaining, missed_by=(*ticket.missed_by, ev.agent_id), updated_at=now
+    )
+    tx.put_ticket(ticket)
+    if not remaining:
+        _back_to_queue(tx, ticket, now)
+        _drain(tx, (ticket.department,), ticket.channel, now)
+    return (ticket.channel,)
+
+
+def _expire_offers(tx: _Tx, dept_id: str, now: float) -> set[tuple[str, str]]:
+    """Offers whose time ran out: every agent still holding one missed it."""
+    due = [o.ticket_id for o in tx.department(dept_id).offers if o.expires_at <= now]
+    touched: set[tuple[str, str]] = set()
+    for ticket_id in due:
+        ticket = tx.ticket(ticket_id)
+        if ticket is None or ticket.status != "offered":  # pragma: no cover - kept in step
+            continue
+        for agent_id in ticket.offered_to:
+            _drop_offer(tx, agent_id, ticket)
+            _missed(tx, ticket, agent_id, "timeout", now)
+        ticket = dataclasses.replace(
+            ticket, missed_by=(*ticket.missed_by, *ticket.offered_to), updated_at=now
+        )
+        _back_to_queue(tx, ticket, now)
+        touched.add((ticket.department, ticket.channel))
+        for agent_id in ticket.offered_to:
+            for d in tx.config.agents[agent_id].departments:
+                touched.add((d, ticket.channel))
+    return touched
+
+
+def _agent_left(tx: _Tx, agent_id: str, presence: str, now: float) -> tuple[str, ...]:
+    """The agent is no longer online: their ringing offers move on, and their open
+    work returns to the queue where the department says so (or a rule moves it)."""
+    agent = tx.agent(agent_id)
+    waiting: set[tuple[str, str]] = set()
+    for channel, ticket_ids in sorted(agent.offers.items()):
+        for ticket_id in ticket_ids:
+            ticket = tx.ticket(ticket_id)
+            if ticket is None or ticket.status != "offered":  # pragma: no cover
+                continue
+            _drop_offer(tx, agent_id, ticket)
+            _missed(tx, ticket, agent_id, "agent_unavailable", now)
+            remaining = tuple(a for a in ticket.offered_to if a != agent_id)
+            ticket = dataclasses.replace(ticket, offered_to=remaining, updated_at=now)
+            tx.put_ticket(ticket)
+            if not remaining:
+                _back_to_queue(tx, ticket, now)
+                waiting.add((ticket.department, channel))
+    if presence == "offline":
+        for channel, ticket_ids in sorted(tx.agent(agent_id).open_work.items()):
+            for ticket_id in ticket_ids:
+                department = _reopen(tx, agent_id, ticket_id, now)
+                if department:
+                    waiting.add((department, channel))
+    for department, channel in sorted(waiting):
+        _drain(tx, (department,), channel, now)
+    return ()
+
+
+def _reopen(tx: _Tx, agent_id: str, ticket_id: str, now: float) -> str:
+    """Open work of an agent who went offline: ``agent_offline`` rules, then the
+    department's ``requeue_on_offline``, decide whether it waits for someone else.
+    Returns the department it now waits in, or "" if it stays with the agent."""
+    ticket = tx.ticket(ticket_id)
+    if ticket is None or ticket.status != "assigned":
+        return ""
+    moved_to, rule = _rules_move(tx, ticket, "agent_offline", now, 0.0)
+    ticket = tx.ticket(ticket_id) or ticket
+    dept_cfg = tx.config.departments.get(ticket.department)
+    if moved_to is None and (dept_cfg is None or ticket.channel not in dept_cfg.requeue_on_offline):
+        return ""
+    agent = tx.agent(agent_id)
+    tx.put_agent(
+        dataclasses.replace(
+            agent,
+            open_work={
+                **agent.open_work,
+                ticket.channel: tuple(
+                    t for t in agent.open_work.get(ticket.channel, ()) if t != ticket_id
+                ),
+            },
+        )
+    )
+    target = moved_to or ticket.department
+    reopened = dataclasses.replace(
+        ticket,
+        status="queued",
+        agent_id="",
+        department=target,
+        enqueued_at=now if target != ticket.department else ticket.enqueued_at,
+        updated_at=now,
+        pull=False,
+    )
+    tx.put_ticket(reopened)
+    _enqueue(tx, reopened, now)
+    if target != ticket.department:
+        tx.out.emitted.append(
+            TicketEscalated(
+                ticket_id,
+                tx.tenant,
+                ticket.channel,  # type: ignore[arg-type]
+                ticket.department,
+                target,
+                0.0,
+                f"agent {agent_id} went offline",
+                rule,
+                now,
+            )
+        )
+    else:
+        tx.out.emitted.append(
+            TicketQueued(
+                ticket_id,
+                tx.tenant,
+                target,
+                ticket.channel,  # type: ignore[arg-type]
+                ticket.priority,
+                1,
+                f"agent {agent_id} went offline with it open",
+                now,
+            )
+        )
+    return target
+
+
+# -- pull mode --------------------------------------------------------------------
+
+
+def _take(tx: _Tx, ev: TicketTaken, now: float) -> None:
+    """An agent pulls a waiting ticket: allowed if they could be assigned it now."""
+    ticket = tx.ticket(ev.ticket_id)
+    if ticket is None or ticket.status != "queued":
+        tx.out.noop = "ticket not waiting"
+        return
+    eligible = _candidates(tx, ticket.department, ticket.channel)
+    reason = eligible.reason(ev.agent_id)
+    if reason is not None:
+        tx.out.noop = f"cannot take: {reason}"
+        return
+    if eligible.candidate(ev.agent_id) is None:
+        tx.out.noop = "cannot take: not in the ticket's department"
+        return
+    _dequeue(tx, ticket)
+    agent = tx.agent(ev.agent_id)
+    tx.put_agent(
+        dataclasses.replace(
+            agent,
+            open_work={
+                **agent.open_work,
+                ticket.channel: (*agent.open_work.get(ticket.channel, ()), ticket.ticket_id),
+            },
+            last_assigned_at=now,
+        )
+    )
+    tx.put_ticket(
+        dataclasses.replace(
+            ticket, status="assigned", agent_id=ev.agent_id, strategy="pull", updated_at=now
+        )
+    )
+    tx.out.emitted.append(
+        TicketAssigned(
+            ticket.ticket_id,
+            tx.tenant,
+            ticket.department,
+            ticket.channel,  # type: ignore[arg-type]
+            ev.agent_id,
+            "pull",
+            {"config_version": tx.config.version, "score": "taken by the agent"},
+            ticket.ingested_at,
+            now,
+            max(0.0, now - ticket.enqueued_at),
+        )
+    )
+
+
+# -- waiting too long ---------------------------------------------------------------
+
+
+def _sweep_waits(tx: _Tx, dept_id: str, now: float) -> set[tuple[str, str]]:
+    """Waiting work that crossed a wait threshold since the last sweep: escalation to
+    the overflow department, ``queue_wait`` rules, relaxed optional skills."""
+    dept = tx.department(dept_id)
+    since = dept.swept_at
+    dept_cfg = tx.config.departments[dept_id]
+    rule_waits = tx.config.wait_thresholds
+    touched: set[tuple[str, str]] = set()
+    examined = False
+    for channel, queue in sorted(dept.queues.items()):
+        escalate_after = dept_cfg.escalate_after_s.get(channel, 0.0)
+        if not queue or not (escalate_after or rule_waits or any(e.constrained for e in queue)):
+            continue
+        examined = True
+        thresholds = sorted({*rule_waits, *([escalate_after] if escalate_after else [])})
+        for entry in queue:
+            ticket = tx.ticket(entry.ticket_id)
+            if ticket is None:  # pragma: no cover
+                continue
+            waited = now - ticket.enqueued_at
+            before = since - ticket.enqueued_at
+            if ticket.optional_skills and before < dept_cfg.relax_after_s <= waited:
+                touched.add((dept_id, channel))
+            crossed = [t for t in thresholds if before < t <= waited]
+            if not crossed:
+                continue
+            if rule_waits and any(t in rule_waits for t in crossed):
+                target, rule = _rules_move(tx, ticket, "queue_wait", now, waited)
+                if target is not None:
+                    _move(tx, ticket, target, waited, "a queue_wait rule", rule, now)
+                    touched.add((target, channel))
+                    continue
+                ticket = tx.ticket(entry.ticket_id) or ticket
+            due = (
+                bool(escalate_after) and escalate_after in crossed and ticket.department == dept_id
+            )
+            if due and dept_cfg.overflow and ticket.status == "queued":
+                reason = f"waited {waited:.0f}s, over {escalate_after:.0f}s"
+                _move(tx, ticket, dept_cfg.overflow, waited, reason, "", now)
+                touched.add((dept_cfg.overflow, channel))
+    if examined:
+        tx.put_department(dept_id, dataclasses.replace(tx.department(dept_id), swept_at=now))
+    return touched
+
+
+def _rules_move(
+    tx: _Tx, ticket: TicketState, trigger: str, now: float, waited: float
+) -> tuple[str | None, str]:
+    """Run the tenant's rules of ``trigger`` on a ticket: (department to move it to, or
+    None; the rule). Priority and tag changes apply in place."""
+    if not any(trigger in r.triggers for r in tx.config.rules):
+        return None, ""
+    event = InboundReceived(
+        ticket.ticket_id,
+        tx.tenant,
+        ticket.channel,  # type: ignore[arg-type]
+        ticket.source,
+        ticket.ticket_id,
+        Customer(""),
+        ticket.ingested_at,
+        priority=ticket.priority,
+        attributes={"tags": list(ticket.tags)},
+    )
+    facts = facts_for(
+        event, triggers=(trigger,), now=now, department=ticket.department, wait_s=waited
+    )
+    decision = decide_rules(tx.config, facts)
+    if decision.department is None:
+        return None, decision.rule
+    if decision.priority != ticket.priority or decision.tags != ticket.tags:
+        changed = dataclasses.replace(ticket, priority=decision.priority, tags=decision.tags)
+        if ticket.status == "queued":
+            _dequeue(tx, ticket)
+            _enqueue(tx, changed, now)
+        tx.put_ticket(changed)
+    if decision.department != ticket.department and decision.department in tx.config.departments:
+        return decision.department, decision.rule
+    return None, decision.rule
+
+
+def _move(
+    tx: _Tx, ticket: TicketState, target: str, waited: float, reason: str, rule: str, now: float
+) -> None:
+    """Waiting work changes department and starts waiting afresh there."""
+    current = tx.ticket(ticket.ticket_id) or ticket
+    _dequeue(tx, current)
+    moved = dataclasses.replace(current, department=target, enqueued_at=now, updated_at=now)
+    tx.put_ticket(moved)
+    _enqueue(tx, moved, now)
+    tx.out.emitted.append(
+        TicketEscalated(
+            ticket.ticket_id,
+            tx.tenant,
+            ticket.channel,  # type: ignore[arg-type]
+            ticket.department,
+            target,
+            round(waited, 3),
+            reason,
+            rule,
+            now,
+        )
+    )
+
+
+def _why_nobody(eligible: Eligible) -> str:
+    if not eligible.excluded_count():
         return "no agent in the department takes this channel"
-    counts = Counter(excluded.values())
+    counts = eligible.reason_counts()
     return "no agent available: " + ", ".join(f"{n} {why}" for why, n in sorted(counts.items()))

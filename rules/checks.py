@@ -84,7 +84,19 @@ def action_problems(action: str, value: Any, given: bool, names: Names) -> list[
         return [(action, f"unknown department {value!r}")]
     if needs == "agent" and value not in names.agents:
         return [(action, f"unknown agent {value!r}")]
+    if needs == "skill" and parse_skill(value) is None:
+        return [(action, f"expected skill or skill:level (level 1 .. 10), got {value!r}")]
     return []
+
+
+def parse_skill(value: str) -> tuple[str, int] | None:
+    """``billing`` -> ("billing", 1); ``billing:3`` -> ("billing", 3); ``language:de``
+    -> ("language:de", 1): a trailing number is the level, anything else is the name."""
+    name, sep, level = value.strip().rpartition(":")
+    if sep and level.isdigit():
+        n = int(level)
+        return (name, n) if name and 1 <= n <= 10 else None
+    return (value.strip(), 1) if value.strip() else None
 
 
 def rule_shape_problems(rule: RuleConfig) -> list[Problem]:

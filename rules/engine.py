@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from rules.checks import parse_skill
 from rules.compiler import CompiledRule, Condition, compiled_for
 from rules.facts import Facts, facts_for
 from schemas.events import PRIORITY_DEFAULT, InboundReceived
@@ -54,6 +55,8 @@ class RouteDecision:
     tags: tuple[str, ...] = ()
     preferred_agent: str = ""
     leave_unassigned: bool = False
+    skills: dict[str, int] = field(default_factory=dict)
+    optional_skills: dict[str, int] = field(default_factory=dict)
     triggers: tuple[str, ...] = ()
     matched: tuple[str, ...] = ()
     evaluated: int = 0
@@ -102,6 +105,8 @@ def decide(
     traces: list[RuleTrace] = []
     preferred = ""
     leave = False
+    skills: dict[str, int] = {}
+    optional: dict[str, int] = {}
     dropped = ""
     evaluated = 0
     for position in positions:
@@ -146,6 +151,11 @@ def decide(
             elif kind == "leave_unassigned":
                 leave = True
                 effects.append("leave unassigned")
+            elif kind in ("require_skill", "prefer_skill"):
+                parsed = parse_skill(value)
+                if parsed is not None:
+                    (skills if kind == "require_skill" else optional)[parsed[0]] = parsed[1]
+                    effects.append(f"{kind.split('_')[0]}s skill {parsed[0]} >= {parsed[1]}")
         if trace:
             traces[-1] = _with_effects(traces[-1], effects)
         if dropped or rule.stop:
@@ -176,6 +186,8 @@ def decide(
         tags=tuple(facts.tags),
         preferred_agent=preferred,
         leave_unassigned=leave,
+        skills=skills,
+        optional_skills=optional,
         triggers=tuple(sorted(facts.triggers)),
         matched=tuple(matched),
         evaluated=evaluated,

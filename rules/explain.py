@@ -95,7 +95,11 @@ def _outcome(d: RouteDecision, start: tuple[str, int, tuple[str, ...]]) -> str:
     if d.preferred_agent:
         extras.append(f"preferred agent {d.preferred_agent} (if they can take it now)")
     if d.leave_unassigned:
-        extras.append("leave unassigned (not yet honoured by assignment)")
+        extras.append("leave unassigned (waits until an agent takes it)")
+    if d.skills:
+        extras.append("requires " + ", ".join(f"{k}>={v}" for k, v in d.skills.items()))
+    if d.optional_skills:
+        extras.append("prefers " + ", ".join(f"{k}>={v}" for k, v in d.optional_skills.items()))
     extras.append(f"{d.evaluated} rule(s) evaluated, matched: {', '.join(d.matched) or 'none'}")
     return "; ".join([head, *extras])
 

@@ -78,6 +78,8 @@ ACTIONS = {
     "remove_tag": "tag",
     "assign_agent": "agent",
     "leave_unassigned": "none",
+    "require_skill": "skill",
+    "prefer_skill": "skill",
 }
 #: Each of these decides where the ticket goes; a rule may hold at most one.
 PLACING_ACTIONS = frozenset(("transfer", "escalate", "drop"))

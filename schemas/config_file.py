@@ -265,7 +265,23 @@ class _Checker:
         return TenantConfig(tenant, version, departments, agents, tuple(rules), default, calendars)
 
     def department(self, item: Any, path: str) -> DepartmentConfig | None:
-        m = self.mapping(item, path, {"id", "name", "strategy", "strategies", "hours", "overflow"})
+        m = self.mapping(
+            item,
+            path,
+            {
+                "id",
+                "name",
+                "strategy",
+                "strategies",
+                "hours",
+                "overflow",
+                "offer_timeout",
+                "pull",
+                "escalate_after",
+                "requeue_on_offline",
+                "relax_after",
+            },
+        )
         if m is None:
             return None
         dept_id = self.string(m, "id", path)
@@ -291,7 +307,55 @@ class _Checker:
         name = m.get("name", dept_id)
         hours = self.hours(m["hours"], f"{path}.hours") if "hours" in m else None
         overflow = self.string(m, "overflow", path, required=False)
-        return DepartmentConfig(dept_id, str(name), str(strategy), per_channel, hours, overflow)
+        offer_timeout = self.seconds_per_channel(m, "offer_timeout", path)
+        escalate_after = self.seconds_per_channel(m, "escalate_after", path)
+        if escalate_after and not overflow:
+            self.err(f"{path}.escalate_after", "needs an overflow department to escalate to")
+        pull = self.channels(m, "pull", path)
+        requeue = self.channels(m, "requeue_on_offline", path)
+        relax = m.get("relax_after", 60)
+        if isinstance(relax, bool) or not isinstance(relax, int | float) or relax < 0:
+            self.err(f"{path}.relax_after", f"expected seconds >= 0, got {relax!r}")
+            relax = 60
+        return DepartmentConfig(
+            dept_id,
+            str(name),
+            str(strategy),
+            per_channel,
+            hours,
+            overflow,
+            {"chat": 30.0, "call": 30.0, **offer_timeout}
+            if "offer_timeout" in m
+            else DepartmentConfig(dept_id).offer_timeout_s,
+            pull,
+            escalate_after,
+            requeue,
+            float(relax),
+        )
+
+    def seconds_per_channel(self, m: dict[str, Any], key: str, path: str) -> dict[str, float]:
+        """``{chat: 30, call: 20}``: seconds per channel, each >= 0."""
+        out: dict[str, float] = {}
+        raw = m.get(key, {})
+        if not isinstance(raw, dict):
+            self.err(f"{path}.{key}", f"expected a mapping of channel to seconds, got {_kind(raw)}")
+            return out
+        for channel, n in raw.items():
+            sub = f"{path}.{key}.{channel}"
+            if channel not in CHANNELS:
+                self.err(sub, f"unknown channel (known: {list(CHANNELS)})")
+            elif isinstance(n, bool) or not isinstance(n, int | float) or n < 0:
+                self.err(sub, f"expected seconds >= 0, got {n!r}")
+            else:
+                out[str(channel)] = float(n)
+        return out
+
+    def channels(self, m: dict[str, Any], key: str, path: str) -> tuple[str, ...]:
+        names = self.strings(m, key, path) if key in m else ()
+        for i, channel in enumerate(names):
+            if channel not in CHANNELS:
+                self.err(f"{path}.{key}[{i}]", f"unknown channel (known: {list(CHANNELS)})")
+        return tuple(c for c in names if c in CHANNELS)
 
     def hours(self, value: Any, path: str) -> HoursConfig | None:
         m = self.mapping(value, path, {"timezone", "weekly", "holidays"})
@@ -333,7 +397,9 @@ class _Checker:
     def agent(
         self, item: Any, path: str, departments: dict[str, DepartmentConfig]
     ) -> AgentConfig | None:
-        m = self.mapping(item, path, {"id", "name", "departments", "capacity", "priority"})
+        m = self.mapping(
+            item, path, {"id", "name", "departments", "capacity", "priority", "skills", "languages"}
+        )
         if m is None:
             return None
         agent_id = self.string(m, "id", path)
@@ -360,7 +426,23 @@ class _Checker:
         if isinstance(priority, bool) or not isinstance(priority, int) or not 1 <= priority <= 100:
             self.err(f"{path}.priority", f"expected 1 (highest) .. 100 (lowest), got {priority!r}")
             priority = 50
-        return AgentConfig(agent_id, str(m.get("name", agent_id)), depts, capacity, priority)
+        skills: dict[str, int] = {}
+        raw_skills = m.get("skills", {})
+        if isinstance(raw_skills, dict):
+            for skill, level in raw_skills.items():
+                if isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= 10:
+                    self.err(f"{path}.skills.{skill}", f"expected a level 1 .. 10, got {level!r}")
+                else:
+                    skills[str(skill)] = level
+        else:
+            self.err(
+                f"{path}.skills", f"expected a mapping of skill to level, got {_kind(raw_skills)}"
+            )
+        for language in self.strings(m, "languages", path) if "languages" in m else ():
+            skills.setdefault(f"language:{language.lower()}", 10)
+        return AgentConfig(
+            agent_id, str(m.get("name", agent_id)), depts, capacity, priority, skills
+        )
 
     def rule(self, item: Any, path: str, names: Names) -> RuleConfig | None:
         m = self.mapping(

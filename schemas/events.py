@@ -114,7 +114,81 @@ class WorkFinished:
         _require_ids(event_id=self.event_id, tenant=self.tenant, agent_id=self.agent_id)
 
 
-AgentEvent = AgentPresenceChanged | AgentCapacityChanged | WorkFinished
+@dataclass(frozen=True, slots=True)
+class OfferAccepted:
+    """The agent took a chat or call that was offered to them."""
+
+    TYPE: ClassVar[str] = "OfferAccepted"
+    VERSION: ClassVar[int] = 1
+
+    event_id: str
+    tenant: str
+    agent_id: str
+    ticket_id: str
+    occurred_at: float
+
+    def __post_init__(self) -> None:
+        _require_ids(
+            event_id=self.event_id,
+            tenant=self.tenant,
+            agent_id=self.agent_id,
+            ticket_id=self.ticket_id,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class OfferDeclined:
+    """The agent refused an offer; it moves on to the next agent."""
+
+    TYPE: ClassVar[str] = "OfferDeclined"
+    VERSION: ClassVar[int] = 1
+
+    event_id: str
+    tenant: str
+    agent_id: str
+    ticket_id: str
+    occurred_at: float
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        _require_ids(
+            event_id=self.event_id,
+            tenant=self.tenant,
+            agent_id=self.agent_id,
+            ticket_id=self.ticket_id,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TicketTaken:
+    """An agent pulled a waiting ticket from a department queue ("to solve")."""
+
+    TYPE: ClassVar[str] = "TicketTaken"
+    VERSION: ClassVar[int] = 1
+
+    event_id: str
+    tenant: str
+    agent_id: str
+    ticket_id: str
+    occurred_at: float
+
+    def __post_init__(self) -> None:
+        _require_ids(
+            event_id=self.event_id,
+            tenant=self.tenant,
+            agent_id=self.agent_id,
+            ticket_id=self.ticket_id,
+        )
+
+
+AgentEvent = (
+    AgentPresenceChanged
+    | AgentCapacityChanged
+    | WorkFinished
+    | OfferAccepted
+    | OfferDeclined
+    | TicketTaken
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,9 +242,14 @@ class TicketRouted:
     #: now (online, in the department, room on the channel); otherwise the
     #: department's strategy decides and the queue reason says why not.
     preferred_agent: str = ""
-    #: A rule's ``leave_unassigned``: wait for an agent to pull the ticket. NOT YET
-    #: HONOURED by the assignment stage.
+    #: A rule's ``leave_unassigned``: the ticket waits in the department queue until
+    #: an agent takes it (``TicketTaken``); no strategy assigns it.
     leave_unassigned: bool = False
+    #: Skills an agent must have (name -> minimum level), e.g. ``{"language:de": 1}``.
+    skills: dict[str, int] = field(default_factory=dict)
+    #: Skills preferred at first; after the department's ``relax_after_s`` of waiting
+    #: they are no longer required (the bullseye widens).
+    optional_skills: dict[str, int] = field(default_factory=dict)
     #: How the rules decided, compact (``rules.RouteDecision.explanation``); empty on
     #: records written before rules explained themselves.
     explanation: dict[str, Any] = field(default_factory=dict)
@@ -193,6 +272,80 @@ class TicketAssigned:
     ingested_at: float
     assigned_at: float
     waited_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class TicketOffered:
+    """A chat or call rings for one agent (or, ring-all, for several) until ``expires_at``."""
+
+    TYPE: ClassVar[str] = "TicketOffered"
+    VERSION: ClassVar[int] = 1
+
+    ticket_id: str
+    tenant: str
+    department: str
+    channel: Channel
+    agent_ids: tuple[str, ...]
+    strategy: str
+    expires_at: float
+    explanation: dict[str, Any]
+    ingested_at: float
+    offered_at: float
+    #: How long it waited in the queue before this offer (0: offered on arrival).
+    waited_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class OfferMissed:
+    """An offer ended without the agent taking it: ``timeout``, ``declined`` or
+    ``agent_unavailable`` (they went away, on break or offline while it rang)."""
+
+    TYPE: ClassVar[str] = "OfferMissed"
+    VERSION: ClassVar[int] = 1
+
+    ticket_id: str
+    tenant: str
+    department: str
+    channel: Channel
+    agent_id: str
+    reason: str
+    occurred_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class OfferWithdrawn:
+    """An offer stopped ringing because somebody else took the work (ring-all) or the
+    customer left; the agent did nothing wrong, so it is not a missed offer."""
+
+    TYPE: ClassVar[str] = "OfferWithdrawn"
+    VERSION: ClassVar[int] = 1
+
+    ticket_id: str
+    tenant: str
+    department: str
+    channel: Channel
+    agent_id: str
+    reason: str
+    occurred_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class TicketEscalated:
+    """Waiting work moved to another department: the overflow after the configured
+    wait, or a ``queue_wait`` / ``agent_offline`` rule's transfer."""
+
+    TYPE: ClassVar[str] = "TicketEscalated"
+    VERSION: ClassVar[int] = 1
+
+    ticket_id: str
+    tenant: str
+    channel: Channel
+    from_department: str
+    to_department: str
+    waited_s: float
+    reason: str
+    rule: str
+    occurred_at: float
 
 
 @dataclass(frozen=True, slots=True)

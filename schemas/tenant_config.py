@@ -14,6 +14,7 @@ from strategies import STRATEGIES as _STRATEGY_REGISTRY
 
 #: Strategy names a department may use: whatever the strategies package registers.
 STRATEGIES = tuple(sorted(_STRATEGY_REGISTRY))
+DEFAULT_OFFER_TIMEOUT_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,11 +40,36 @@ class DepartmentConfig:
     strategy: str = "least-load"
     strategies: dict[str, str] = field(default_factory=dict)
     hours: HoursConfig | None = None
-    #: Where the rule action ``escalate`` sends this department's tickets.
+    #: Where the rule action ``escalate`` sends this department's tickets, and where
+    #: waiting work goes after ``escalate_after_s``.
     overflow: str = ""
+    #: channel -> seconds an offer rings before it moves on; channels not listed (or
+    #: 0) are assigned directly. Chats and calls ring by default, like a phone.
+    offer_timeout_s: dict[str, float] = field(
+        default_factory=lambda: {"chat": DEFAULT_OFFER_TIMEOUT_S, "call": DEFAULT_OFFER_TIMEOUT_S}
+    )
+    #: Channels in pull mode ("to solve"): work waits until an agent takes it.
+    pull: tuple[str, ...] = ()
+    #: channel -> seconds waiting work may wait here before it moves to ``overflow``.
+    escalate_after_s: dict[str, float] = field(default_factory=dict)
+    #: Channels whose open work returns to the queue when its agent goes offline
+    #: (a chat nobody answers any more); other work stays with the agent.
+    requeue_on_offline: tuple[str, ...] = ()
+    #: Seconds after which a ticket's optional skills stop being required.
+    relax_after_s: float = 60.0
 
     def strategy_for(self, channel: str) -> str:
         return self.strategies.get(channel, self.strategy)
+
+    def offer_timeout(self, channel: str) -> float:
+        """Seconds an offer rings on ``channel``; 0 = assign directly.
+
+        Ring-all always rings (offering to everybody at once is what it is).
+        """
+        timeout = self.offer_timeout_s.get(channel, 0.0)
+        if timeout <= 0 and self.strategy_for(channel) == "ring-all":
+            return DEFAULT_OFFER_TIMEOUT_S
+        return timeout
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +81,8 @@ class AgentConfig:
     capacity: dict[str, int] = field(default_factory=dict)
     #: 1 highest .. 100 lowest (used by priority-aware strategies).
     priority: int = 50
+    #: skill -> level (1 .. 10); a language is the skill ``language:<code>``.
+    skills: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +124,10 @@ class RuleConfig:
     stop: bool = True
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 @dataclass(frozen=True)
 class TenantConfig:
     TYPE: ClassVar[str] = "TenantConfig"
@@ -119,6 +151,24 @@ class TenantConfig:
                 if dept in out:
                     out[dept].append(agent.id)
         return {d: tuple(ids) for d, ids in out.items()}
+
+    @cached_property
+    def wait_thresholds(self) -> tuple[float, ...]:
+        """Waits (seconds) at which ``queue_wait`` rules may start to hold: the values
+        of their ``wait_s`` gt/gte conditions, or 0 for a rule without one. The
+        assignment stage evaluates these rules only when a ticket crosses one."""
+        found: set[float] = set()
+        for rule in self.rules:
+            if "queue_wait" not in rule.triggers:
+                continue
+            waits = [
+                float(c.value)
+                for group in rule.groups
+                for c in group
+                if c.field == "wait_s" and c.op in ("gt", "gte") and _is_number(c.value)
+            ]
+            found.add(min(waits) if waits else 0.0)
+        return tuple(sorted(found))
 
     def problems(self) -> list[str]:
         """What makes this config unusable, for configs that did not come from a file

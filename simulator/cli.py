@@ -3,7 +3,9 @@
 Three inputs: the simple case from flags (one department, one channel), a
 scenario file (``--scenario``), or a recorded log replayed under a tenant
 config (``--log`` with ``--config``). ``--compare`` runs a second strategy on
-the same input, in a second process, and prints both side by side.
+the same input and prints both side by side. Compared strategies and the
+routing domains of a scenario (departments that share no agent) run in
+processes of their own, side by side.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import argparse
 import dataclasses
 import json
 import multiprocessing
+import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -21,7 +24,7 @@ from typing import Any
 from schemas.config_file import ConfigError, load_config_file
 from schemas.events import CHANNELS
 from schemas.tenant_config import TenantConfig
-from simulator.engine import Outcome, run_scenario
+from simulator.engine import Outcome, merged, routing_domains, run_scenario
 from simulator.replay import replay
 from simulator.report import DeptStats, Report, report
 from simulator.scenario import (
@@ -86,6 +89,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     run.add_argument("--record", metavar="FILE", help="write the core's input events as JSONL")
     run.add_argument(
+        "--jobs",
+        type=int,
+        metavar="N",
+        help="processes for compared strategies and separate routing domains (default: cores)",
+    )
+    run.add_argument(
         "--by-channel", action="store_true", help="the table shows each channel too (JSON always)"
     )
     run.add_argument("--json", action="store_true", help="print one JSON object")
@@ -128,31 +137,60 @@ class Result:
         }
 
 
-def execute(job: Job, sl_seconds: float) -> Result:
+def tasks(job: Job) -> list[tuple[Job, tuple[str, ...] | None]]:
+    """A job's runs: one per routing domain of a scenario (they share no agent, so
+    they run apart with the same figures), else the whole job."""
+    if job.scenario is None or job.record:
+        return [(job, None)]
+    domains = routing_domains(job.scenario.config)
+    return [(job, d) for d in domains] if len(domains) > 1 else [(job, None)]
+
+
+def execute(job: Job, departments: tuple[str, ...] | None = None) -> tuple[Outcome, float]:
+    """One run, and how long it took."""
     started = time.perf_counter()
     out: Outcome
-    if job.record:
-        with open(job.record, "wb") as f:
-            out = _run(job, f)
-    else:
-        out = _run(job, None)
-    took = time.perf_counter() - started
-    return Result(
-        job.label,
-        report(out, sl_seconds),
-        out.events,
-        out.outputs,
-        took,
-        out.end / 3600.0,
-        tuple(out.rejected),
-    )
-
-
-def _run(job: Job, record: Any) -> Outcome:
     if job.scenario is not None:
-        return run_scenario(job.scenario, record=record)
-    assert job.config is not None
-    return replay(job.config, job.log, record=record)
+        if job.record:
+            with open(job.record, "wb") as f:
+                out = run_scenario(job.scenario, record=f)
+        else:
+            out = run_scenario(job.scenario, departments=departments)
+    else:
+        assert job.config is not None
+        if job.record:
+            with open(job.record, "wb") as f:
+                out = replay(job.config, job.log, record=f)
+        else:
+            out = replay(job.config, job.log)
+    return out, time.perf_counter() - started
+
+
+def run_jobs(jobs: list[Job], sl_seconds: float, workers: int) -> list[Result]:
+    """Every run of every job, side by side on ``workers`` processes."""
+    work = [t for job in jobs for t in tasks(job)]
+    if len(work) == 1 or workers <= 1:
+        done = [execute(*t) for t in work]
+    else:
+        ctx = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=min(workers, len(work)), mp_context=ctx) as pool:
+            done = list(pool.map(execute, *zip(*work, strict=True)))
+    results = []
+    for job in jobs:
+        parts = [d for (j, _), d in zip(work, done, strict=True) if j is job]
+        out = merged([o for o, _ in parts])
+        results.append(
+            Result(
+                job.label,
+                report(out, sl_seconds),
+                out.events,
+                out.outputs,
+                max(took for _, took in parts),
+                out.end / 3600.0,
+                tuple(out.rejected),
+            )
+        )
+    return results
 
 
 def plan(args: argparse.Namespace) -> tuple[list[Job], float, str]:
@@ -256,13 +294,7 @@ def run_cli(args: argparse.Namespace) -> int:
     except UsageError as exc:
         print(f"deskroute simulate: {exc}", file=sys.stderr)
         return 2
-    if len(jobs) == 1:
-        results = [execute(jobs[0], sl)]
-    else:
-        # Two strategies, two processes: the machine's cores run them side by side.
-        ctx = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=len(jobs), mp_context=ctx) as pool:
-            results = list(pool.map(execute, jobs, [sl] * len(jobs)))
+    results = run_jobs(jobs, sl, args.jobs or os.cpu_count() or 1)
     for r in results[:1]:
         for line in r.rejected[:10]:
             print(f"not applied: {line}", file=sys.stderr)

@@ -34,7 +34,7 @@ import hashlib
 import heapq
 import math
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -508,15 +508,15 @@ class Engine:
 
     def _offered(self, e: Any, now: float) -> None:
         """Ringing: each simulated agent answers after their delay; the offer's deadline
-        is ticked in case nobody has by then."""
+        is ticked unless an answer that ends it surely comes first."""
         ticket = self.tickets.get(e.ticket_id)
         if ticket is None:
             return
         if ticket.reached_at < 0:
             ticket.reached_at = now
         ticket.offered_at = now
-        self._at_deadline(e.expires_at, e.ticket_id, "offered")
         if not self.generated:  # a replayed log holds the agents' own answers
+            self._at_deadline(e.expires_at, e.ticket_id, "offered")
             answer = ticket.pending_answer
             if answer is not None:
                 ticket.pending_answer = None
@@ -525,19 +525,30 @@ class Engine:
                 )
                 self.push(now, RANK_ANSWER, ev)
             return
+        answered_in_time = False
         for agent_id in e.agent_ids:
             n = ticket.offers
             ticket.offers += 1
             plan = self.plans.get(agent_id)
             delay, declines = 0.0, False
             if plan is not None:
-                delay = plan.accept_delay.at(offer_draw(self.seed, e.ticket_id, agent_id, n))
+                delay = plan.accept_delay.seconds
+                if plan.accept_delay.kind != "fixed":
+                    delay = plan.accept_delay.at(offer_draw(self.seed, e.ticket_id, agent_id, n))
                 p = plan.decline_probability
                 declines = p > 0 and offer_draw(self.seed, e.ticket_id, agent_id, n, "no") < p
-            answer = OfferDeclined if declines else OfferAccepted
             at = now + delay
-            ev = answer(f"o-{e.ticket_id}-{n}", self.tenant, agent_id, e.ticket_id, at)
-            self.push(at, RANK_ANSWER, ev)
+            answer = OfferDeclined if declines else OfferAccepted
+            self.push(
+                at,
+                RANK_ANSWER,
+                answer(f"o-{e.ticket_id}-{n}", self.tenant, agent_id, e.ticket_id, at),
+            )
+            answered_in_time |= not declines and at < e.expires_at
+        # One agent ringing who accepts in time: the offer ends by their answer, or, if
+        # they go away first, the core moves it on (a new offer with its own deadline).
+        if not (answered_in_time and len(e.agent_ids) == 1):
+            self._at_deadline(e.expires_at, e.ticket_id, "offered")
 
     def _missed(self, e: Any, now: float) -> None:
         ticket = self.tickets.get(e.ticket_id)
@@ -616,8 +627,14 @@ def _shifts(scenario: Scenario, plan: AgentPlan) -> Source:
 
 
 def run_scenario(
-    scenario: Scenario, *, trace: bool = False, record: IO[bytes] | None = None
+    scenario: Scenario,
+    *,
+    trace: bool = False,
+    record: IO[bytes] | None = None,
+    departments: Collection[str] | None = None,
 ) -> Outcome:
+    """Run ``scenario``; with ``departments`` (a routing domain, see ``routing_domains``)
+    only their agents and traffic, the same figures as in a run of everything."""
     engine = Engine(
         scenario.config,
         horizon=scenario.hours * 3600.0,
@@ -626,11 +643,55 @@ def run_scenario(
         trace=trace,
         record=record,
     )
-    for plan in scenario.plans.values():
-        engine.add_source(_shifts(scenario, plan))
-    for i in range(len(scenario.arrivals)):
-        engine.add_source(_arrivals(scenario, i))
+    first = routing_domains(scenario.config)[0]
+    for agent_id, plan in scenario.plans.items():
+        member = scenario.config.agents[agent_id].departments
+        if departments is None or set(member or first) & set(departments):
+            engine.add_source(_shifts(scenario, plan))
+    for i, stream in enumerate(scenario.arrivals):
+        if departments is None or stream.department in departments:
+            engine.add_source(_arrivals(scenario, i))
     return engine.run()
+
+
+def routing_domains(config: TenantConfig) -> list[tuple[str, ...]]:
+    """Departments grouped so that no agent works in two groups: each group's state
+    and decisions are independent of the others' (a routing domain), so the groups
+    can run apart, side by side."""
+    parent = {d: d for d in config.departments}
+
+    def root(d: str) -> str:
+        while parent[d] != d:
+            d = parent[d]
+        return d
+
+    for agent in config.agents.values():
+        member = [d for d in agent.departments if d in parent]
+        for d in member[1:]:
+            parent[root(d)] = root(member[0])
+    groups: dict[str, list[str]] = {}
+    for d in config.departments:
+        groups.setdefault(root(d), []).append(d)
+    return [tuple(g) for g in groups.values()]
+
+
+def merged(parts: list[Outcome]) -> Outcome:
+    """One outcome of runs of disjoint routing domains."""
+    out = Outcome(parts[0].config)
+    for part in parts:
+        out.tallies.update(part.tallies)
+        out.work.update(part.work)
+        out.available_s.update(part.available_s)
+        out.end = max(out.end, part.end)
+        out.events += part.events
+        out.outputs += part.outputs
+        out.rejected += part.rejected
+        out.assignments += part.assignments
+        out.arrived.update(part.arrived)
+        out.presence += part.presence
+    out.assignments.sort(key=lambda a: a.assigned_at)
+    out.presence.sort()
+    return out
 
 
 # -- the simple case, as the first version had it ---------------------------------------

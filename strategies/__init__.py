@@ -10,9 +10,12 @@ from strategies.least_load import least_load
 from strategies.longest_idle import longest_idle
 from strategies.max_load import max_load
 from strategies.random_pick import random_pick
+from strategies.ring_all import RING_ALL, ring_all
 from strategies.round_robin import round_robin
+from strategies.skills import skills
 
 __all__ = [
+    "RING_ALL",
     "STRATEGIES",
     "Candidate",
     "Pick",
@@ -23,5 +26,7 @@ __all__ = [
     "max_load",
     "pick",
     "random_pick",
+    "ring_all",
     "round_robin",
+    "skills",
 ]

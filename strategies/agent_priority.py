@@ -11,12 +11,13 @@ from collections.abc import Sequence
 from strategies.base import Candidate, Pick, PickContext, register
 
 
-@register("agent-priority")
+def rank(c: Candidate) -> tuple[int, float, float, int]:
+    return (c.priority, c.load / c.capacity, c.last_assigned_at, c.order)
+
+
+@register("agent-priority", rank)
 def agent_priority(candidates: Sequence[Candidate], ctx: PickContext) -> Pick | None:
     if not candidates:
         return None
-    best = min(
-        candidates,
-        key=lambda c: (c.priority, c.load / c.capacity, c.last_assigned_at, c.order),
-    )
+    best = min(candidates, key=rank)
     return Pick(best.agent_id, f"priority {best.priority}, load {best.load}/{best.capacity}")

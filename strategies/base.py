@@ -20,6 +20,8 @@ class Candidate:
     last_assigned_at: float
     priority: int
     order: int
+    #: Sum of the agent's levels in the skills the ticket asks for (0 without skills).
+    skill_score: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,13 +40,20 @@ class Pick:
 
 
 Strategy = Callable[[Sequence[Candidate], PickContext], Pick | None]
+#: A total order on candidates (it ends with ``order``): the strategy picks the least.
+RankKey = Callable[[Candidate], tuple[float, ...]]
 
 STRATEGIES: dict[str, Strategy] = {}
+#: Strategies that pick the least candidate by a key and whose reason depends on that
+#: candidate only: an index kept sorted by the key picks exactly as the strategy does.
+RANK_KEYS: dict[str, RankKey] = {}
 
 
-def register(name: str) -> Callable[[Strategy], Strategy]:
+def register(name: str, rank_key: RankKey | None = None) -> Callable[[Strategy], Strategy]:
     def add(fn: Strategy) -> Strategy:
         STRATEGIES[name] = fn
+        if rank_key is not None:
+            RANK_KEYS[name] = rank_key
         return fn
 
     return add

@@ -12,9 +12,13 @@ from collections.abc import Sequence
 from strategies.base import Candidate, Pick, PickContext, register
 
 
-@register("least-load")
+def rank(c: Candidate) -> tuple[float, float, int]:
+    return (c.load / c.capacity, c.last_assigned_at, c.order)
+
+
+@register("least-load", rank)
 def least_load(candidates: Sequence[Candidate], ctx: PickContext) -> Pick | None:
     if not candidates:
         return None
-    best = min(candidates, key=lambda c: (c.load / c.capacity, c.last_assigned_at, c.order))
+    best = min(candidates, key=rank)
     return Pick(best.agent_id, f"load {best.load}/{best.capacity}")

@@ -11,9 +11,13 @@ from collections.abc import Sequence
 from strategies.base import Candidate, Pick, PickContext, register
 
 
-@register("longest-idle")
+def rank(c: Candidate) -> tuple[float, float, int]:
+    return (c.last_assigned_at, c.load / c.capacity, c.order)
+
+
+@register("longest-idle", rank)
 def longest_idle(candidates: Sequence[Candidate], ctx: PickContext) -> Pick | None:
     if not candidates:
         return None
-    best = min(candidates, key=lambda c: (c.last_assigned_at, c.load / c.capacity, c.order))
+    best = min(candidates, key=rank)
     return Pick(best.agent_id, f"last assigned at {best.last_assigned_at:.3f}")

@@ -17,6 +17,15 @@ def random_pick(candidates: Sequence[Candidate], ctx: PickContext) -> Pick | Non
     if not candidates:
         return None
     ordered = sorted(candidates, key=lambda c: c.order)
-    digest = hashlib.blake2b(ctx.ticket_id.encode("utf-8"), digest_size=8).digest()
-    draw = int.from_bytes(digest, "big") % len(ordered)
-    return Pick(ordered[draw].agent_id, f"draw {draw + 1} of {len(ordered)} seeded by ticket id")
+    draw = draw_index(ctx.ticket_id, len(ordered))
+    return Pick(ordered[draw].agent_id, draw_reason(draw, len(ordered)))
+
+
+def draw_index(ticket_id: str, n: int) -> int:
+    """Position, in department order, of the candidate the ticket draws among ``n``."""
+    digest = hashlib.blake2b(ticket_id.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % n
+
+
+def draw_reason(draw: int, n: int) -> str:
+    return f"draw {draw + 1} of {n} seeded by ticket id"

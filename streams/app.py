@@ -122,13 +122,7 @@ def create_app(settings: Settings) -> DeskrouteApp:
     agent_events = raw_topic(topics.AGENT_EVENTS)
     out = {
         name: raw_topic(name)
-        for name in (
-            topics.ROUTED,
-            topics.ASSIGNED,
-            topics.QUEUED,
-            topics.UNROUTABLE,
-            topics.DEADLETTER,
-        )
+        for name in (topics.ROUTED, topics.DEADLETTER, *set(OUTPUT_TOPIC.values()))
     }
 
     state = AtomicTable(
@@ -349,7 +343,11 @@ def create_app(settings: Settings) -> DeskrouteApp:
                     " (produce with Kafka's default murmur2 partitioner, key = tenant)",
                 )
             ], None
-        stage, t = run_core(view, config, ev, now)
+        try:
+            stage, t = run_core(view, config, ev, now)
+        except Exception as exc:  # a defect in the core must not stop the partition
+            log.exception("core failed on a record; dead-lettered")
+            return [dead_letter(msg, "internal_error", f"{type(exc).__name__}: {exc}")], None
         if t.duplicate:
             metrics.DUPLICATES.labels(stage).inc()
             return [], None

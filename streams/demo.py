@@ -33,8 +33,13 @@ from schemas.events import (
     Customer,
     EventDeadLettered,
     InboundReceived,
+    OfferAccepted,
+    OfferDeclined,
+    OfferMissed,
     Presence,
     TicketAssigned,
+    TicketEscalated,
+    TicketOffered,
     TicketQueued,
     TicketUnroutable,
     WorkFinished,
@@ -62,6 +67,9 @@ CHANNEL_MIX = {"email": 0.35, "social": 0.25, "chat": 0.25, "call": 0.15}
 HANDLE_S = {"email": 6.0, "social": 4.0, "chat": 8.0, "call": 5.0}
 #: Share of inbound records that are deliberately malformed, to show dead-lettering.
 BAD_SHARE = 0.01
+#: How the demo's agents answer a ringing chat or call: most accept within a
+#: couple of seconds, a few decline, a few let it ring out (it moves on).
+ANSWER_MIX = {"accept": 0.9, "decline": 0.05, "ignore": 0.05}
 
 
 @dataclasses.dataclass
@@ -77,6 +85,8 @@ class Tally:
     load: Counter[str] = dataclasses.field(default_factory=Counter)
     presence: dict[str, str] = dataclasses.field(default_factory=dict)
     assigned_by_channel: Counter[str] = dataclasses.field(default_factory=Counter)
+    offers: Counter[str] = dataclasses.field(default_factory=Counter)
+    escalated: int = 0
     assigned_times: deque[float] = dataclasses.field(default_factory=lambda: deque(maxlen=5000))
     latencies: deque[float] = dataclasses.field(default_factory=lambda: deque(maxlen=2000))
 
@@ -175,6 +185,22 @@ class Demo:
             self.tally.sent += 1
             await self.send(topics.INBOUND[channel], encode(ev))
 
+    def answer_later(self, o: TicketOffered) -> None:
+        """One of the ringing agents answers (ring-all: whoever is quickest)."""
+        answer = self.rng.choices(list(ANSWER_MIX), list(ANSWER_MIX.values()))[0]
+        if answer == "ignore":
+            return
+        agent_id = self.rng.choice(o.agent_ids)
+        kind = OfferAccepted if answer == "accept" else OfferDeclined
+        ev = kind(
+            f"{self.run_id}-{answer}-{o.ticket_id}-{agent_id}-{o.offered_at}",
+            o.tenant,
+            agent_id,
+            o.ticket_id,
+            time.time(),
+        )
+        self.later(self.rng.uniform(0.3, 2.5), self.send(topics.AGENT_EVENTS, encode(ev)))
+
     def finish_later(self, a: TicketAssigned) -> None:
         async def finish() -> None:
             await asyncio.sleep(self.rng.expovariate(1.0 / HANDLE_S[a.channel]))
@@ -212,7 +238,7 @@ class Demo:
             t.assigned_by_channel[ev.channel] += 1
             t.load[ev.agent_id] += 1
             t.assigned_times.append(time.monotonic())
-            if ev.waited_s == 0:
+            if ev.waited_s == 0 and "offer" not in ev.explanation:
                 t.latencies.append(max(0.0, ts - ev.ingested_at))
             if not self.stop.is_set():
                 self.finish_later(ev)
@@ -221,6 +247,30 @@ class Demo:
                 t.outcome[ev.ticket_id] = "queued"
                 t.where_queued[ev.ticket_id] = (ev.department, ev.channel)
                 t.queue[(ev.department, ev.channel)] += 1
+        elif isinstance(ev, TicketOffered):
+            first = ev.ticket_id not in t.outcome
+            if t.outcome.get(ev.ticket_id) in ("assigned", "finished"):
+                return
+            if ev.ticket_id in t.where_queued:
+                t.queue[t.where_queued.pop(ev.ticket_id)] -= 1
+            t.outcome[ev.ticket_id] = "offered"
+            t.offers["offered"] += 1
+            if first:
+                t.latencies.append(max(0.0, ts - ev.ingested_at))
+            if not self.stop.is_set():
+                self.answer_later(ev)
+        elif isinstance(ev, OfferMissed):
+            t.offers[ev.reason] += 1
+            if t.outcome.get(ev.ticket_id) == "offered":
+                t.outcome[ev.ticket_id] = "queued"
+                t.where_queued[ev.ticket_id] = (ev.department, ev.channel)
+                t.queue[(ev.department, ev.channel)] += 1
+        elif isinstance(ev, TicketEscalated):
+            t.escalated += 1
+            if t.where_queued.get(ev.ticket_id) == (ev.from_department, ev.channel):
+                t.queue[(ev.from_department, ev.channel)] -= 1
+                t.where_queued[ev.ticket_id] = (ev.to_department, ev.channel)
+                t.queue[(ev.to_department, ev.channel)] += 1
         elif isinstance(ev, TicketUnroutable):
             t.outcome[ev.ticket_id] = "unroutable"
         elif isinstance(ev, EventDeadLettered):
@@ -236,7 +286,10 @@ class Demo:
             f"deskroute demo — tenant {self.config.tenant} — {elapsed:5.0f}s — "
             f"{per_s:5.1f} assignments/s — ingest→assign {latency_text(t.latencies)}",
             f"sent {t.sent} (+{t.sent_bad} malformed)   assigned {c['assigned'] + c['finished']}   "
-            f"waiting {c['queued']}   unroutable {c['unroutable']}   dead-lettered {c['deadlettered']}",
+            f"ringing {c['offered']}   waiting {c['queued']}   unroutable {c['unroutable']}   "
+            f"dead-lettered {c['deadlettered']}",
+            f"offers made {t.offers['offered']}   declined {t.offers['declined']}   "
+            f"timed out {t.offers['timeout']}   escalated {t.escalated}",
             "",
             "queue depth      " + "".join(f"{ch:>8}" for ch in SOURCES),
         ]
@@ -255,15 +308,18 @@ class Demo:
 def summary_line(tally: Tally, elapsed: float) -> str:
     c = tally.counts()
     assigned = c["assigned"] + c["finished"]
-    accounted = assigned + c["queued"] + c["unroutable"]
+    accounted = assigned + c["queued"] + c["offered"] + c["unroutable"]
     unaccounted = tally.sent - accounted
     return (
         f"summary: sent={tally.sent + tally.sent_bad} tickets={tally.sent} assigned={assigned} "
-        f"queued={c['queued']} unroutable={c['unroutable']} deadlettered={c['deadlettered']} "
+        f"queued={c['queued']} ringing={c['offered']} unroutable={c['unroutable']} "
+        f"deadlettered={c['deadlettered']} "
         f"unaccounted={unaccounted} duration={elapsed:.1f}s\n"
         "assigned by channel: "
         + " ".join(f"{ch}={tally.assigned_by_channel[ch]}" for ch in SOURCES)
-        + "\ningest→assign (assigned without waiting): "
+        + f"\noffers: made={tally.offers['offered']} declined={tally.offers['declined']} "
+        f"timed_out={tally.offers['timeout']} escalated={tally.escalated}"
+        + "\ningest→assign or first offer (without waiting): "
         + latency_text(tally.latencies)
     )
 
@@ -319,6 +375,8 @@ async def _run(
         topics.QUEUED,
         topics.UNROUTABLE,
         topics.DEADLETTER,
+        topics.OFFERS,
+        topics.ESCALATED,
         auto_offset_reset="latest",
     )
     tasks: list[asyncio.Task[None]] = []

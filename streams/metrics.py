@@ -109,7 +109,8 @@ NOOP_EVENTS = Counter(
 )
 INGEST_TO_ASSIGN = Histogram(
     "deskroute_ingest_to_assign_seconds",
-    "From the inbound record's timestamp to the assignment, for work assigned without waiting.",
+    "From the inbound record's timestamp to the assignment, or to the offer of a chat or call,"
+    " for work placed without waiting.",
     ["channel"],
     buckets=LATENCY_BUCKETS,
     registry=REGISTRY,
@@ -245,12 +246,26 @@ CHANGELOG_TAIL_RECORDS = Counter(
 
 
 #: Outcomes of an offer (ring-all / offer-with-timeout for chats and calls).
-OFFER_OUTCOMES = ("accepted", "declined", "timed_out", "cancelled")
+OFFER_OUTCOMES = (
+    "offered",
+    "accepted",
+    "declined",
+    "timed_out",
+    "agent_unavailable",
+    "cancelled",
+)
 OFFERS = Counter(
     "deskroute_offers_total",
-    "Chat and call offers to agents by outcome. Declared ahead of the offer feature so "
-    "that dashboards and alerts are in place: every series stays 0 until offers exist.",
+    "Offers to agents by outcome: offered (one per ringing agent), accepted, declined, "
+    "timed_out, agent_unavailable (went away while it rang), cancelled (taken by "
+    "another agent, or the customer left).",
     ["channel", "outcome"],
+    registry=REGISTRY,
+)
+ESCALATED = Counter(
+    "deskroute_escalated_tickets_total",
+    "Waiting tickets moved to another department (overflow after a wait, or a rule).",
+    ["department", "channel"],
     registry=REGISTRY,
 )
 for _channel in ("chat", "call"):

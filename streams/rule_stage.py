@@ -56,5 +56,7 @@ def route_record(
         tags=decision.tags,
         preferred_agent=decision.preferred_agent,
         leave_unassigned=decision.leave_unassigned,
+        skills=decision.skills,
+        optional_skills=decision.optional_skills,
         explanation=decision.explanation(),
     )

@@ -21,6 +21,10 @@ ASSIGNED = "deskroute.tickets.assigned"
 QUEUED = "deskroute.tickets.queued"
 UNROUTABLE = "deskroute.tickets.unroutable"
 DEADLETTER = "deskroute.deadletter"
+#: Offers ringing for agents, and how each ended (missed, withdrawn).
+OFFERS = "deskroute.offers"
+#: Waiting work moved to another department (overflow after a wait, or a rule).
+ESCALATED = "deskroute.tickets.escalated"
 CONFIG = "deskroute.config"
 
 #: Faust tables of the assignment stage; changelogs are ``{app_id}-{name}-changelog``.
@@ -36,7 +40,17 @@ class TopicSpec:
 def all_topics(app_id: str) -> list[TopicSpec]:
     specs = [TopicSpec(t) for t in INBOUND.values()]
     specs += [
-        TopicSpec(t) for t in (AGENT_EVENTS, ROUTED, ASSIGNED, QUEUED, UNROUTABLE, DEADLETTER)
+        TopicSpec(t)
+        for t in (
+            AGENT_EVENTS,
+            ROUTED,
+            ASSIGNED,
+            QUEUED,
+            UNROUTABLE,
+            DEADLETTER,
+            OFFERS,
+            ESCALATED,
+        )
     ]
     specs.append(TopicSpec(CONFIG, compacted=True))
     specs += [TopicSpec(changelog_topic(app_id, t), compacted=True) for t in TABLES]

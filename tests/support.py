@@ -101,7 +101,14 @@ class Worker:
 class Outputs:
     """Reads the outcome topics from the beginning, in arrival order per topic."""
 
-    TOPICS = (topics.ASSIGNED, topics.QUEUED, topics.UNROUTABLE, topics.DEADLETTER)
+    TOPICS = (
+        topics.ASSIGNED,
+        topics.QUEUED,
+        topics.UNROUTABLE,
+        topics.DEADLETTER,
+        topics.OFFERS,
+        topics.ESCALATED,
+    )
 
     def __init__(self, settings: Settings) -> None:
         self.records: list[tuple[str, Any]] = []

@@ -58,15 +58,19 @@ def test_make_run_routes_all_channels_and_cleans_up() -> None:
         assert name in scraped
 
     summary = re.search(
-        r"summary: sent=(\d+) tickets=(\d+) assigned=(\d+) queued=(\d+) unroutable=(\d+) "
-        r"deadlettered=(\d+) unaccounted=(\d+)",
+        r"summary: sent=(\d+) tickets=(\d+) assigned=(\d+) queued=(\d+) ringing=(\d+) "
+        r"unroutable=(\d+) deadlettered=(\d+) unaccounted=(\d+)",
         output,
     )
     assert summary, output
-    sent, tickets, assigned, queued, unroutable, dead, unaccounted = map(int, summary.groups())
+    sent, tickets, assigned, queued, ringing, unroutable, dead, unaccounted = map(
+        int, summary.groups()
+    )
     assert tickets > 50 and assigned > 0
     assert unaccounted == 0
-    assert assigned + queued + unroutable == tickets
+    assert assigned + queued + ringing + unroutable == tickets
+    offers = re.search(r"offers: made=(\d+)", output)
+    assert offers and int(offers.group(1)) > 0, output  # chats and calls rang, and were accepted
     assert sent - tickets == dead  # every malformed sample was dead-lettered
     by_channel = dict(
         re.findall(r"(email|social|chat|call)=(\d+)", output.split("assigned by channel:")[1])

@@ -28,8 +28,8 @@ CONFIG = """
 tenant: acme
 default_department: support
 departments:
-  - {id: support, strategy: least-load}
-  - {id: sales, strategy: round-robin}
+  - {id: support, strategy: least-load, offer_timeout: {chat: 0, call: 0}}
+  - {id: sales, strategy: round-robin, offer_timeout: {chat: 0, call: 0}}
 agents:
   - {id: ann, departments: [support], capacity: {email: 2, social: 2, chat: 1, call: 1}}
   - {id: bob, departments: [support], capacity: {email: 2, chat: 1}}

@@ -29,8 +29,8 @@ CONFIG = """
 tenant: {tenant}
 default_department: support
 departments:
-  - {{id: support, strategy: least-load}}
-  - {{id: sales, strategy: round-robin}}
+  - {{id: support, strategy: least-load, offer_timeout: {{chat: 0, call: 0}}}}
+  - {{id: sales, strategy: round-robin, offer_timeout: {{chat: 0, call: 0}}}}
 agents:
   - {{id: a1, departments: [support], capacity: {{email: 5, chat: 2, call: 1}}}}
   - {{id: a2, departments: [support, sales], capacity: {{email: 5, social: 5, chat: 2}}}}

@@ -19,6 +19,7 @@ from agents_state import (
     TicketState,
     Transition,
     on_agent_event,
+    on_clock_ticked,
     on_ticket_routed,
     state_key,
 )
@@ -27,6 +28,7 @@ from schemas.events import (
     AgentEvent,
     AgentPresenceChanged,
     Channel,
+    ClockTicked,
     Presence,
     TicketAssigned,
     TicketRouted,
@@ -47,11 +49,18 @@ def make_config(
     tenant: str = TENANT,
     version: int = 1,
 ) -> TenantConfig:
-    """A config from ``{dept_id: strategy-or-DepartmentConfig}`` and agents in order."""
+    """A config from ``{dept_id: strategy-or-DepartmentConfig}`` and agents in order.
+
+    A department given by strategy name assigns every channel directly (no offers),
+    so tests of strategies and queues need no accept events; offer tests pass a
+    DepartmentConfig.
+    """
     depts: dict[str, DepartmentConfig] = {}
     for dept_id, spec in departments.items():
         depts[dept_id] = (
-            spec if isinstance(spec, DepartmentConfig) else DepartmentConfig(dept_id, strategy=spec)
+            spec
+            if isinstance(spec, DepartmentConfig)
+            else DepartmentConfig(dept_id, strategy=spec, offer_timeout_s={})
         )
     return TenantConfig(
         tenant,
@@ -64,9 +73,15 @@ def make_config(
 
 
 def agent(
-    agent_id: str, departments: Iterable[str], priority: int = 50, **capacity: int
+    agent_id: str,
+    departments: Iterable[str],
+    priority: int = 50,
+    skills: Mapping[str, int] | None = None,
+    **capacity: int,
 ) -> AgentConfig:
-    return AgentConfig(agent_id, agent_id, tuple(departments), dict(capacity), priority)
+    return AgentConfig(
+        agent_id, agent_id, tuple(departments), dict(capacity), priority, dict(skills or {})
+    )
 
 
 def routed(
@@ -113,13 +128,15 @@ def finished(
     return WorkFinished(event_id, tenant, agent_id, ticket_id, at)
 
 
-Event = TicketRouted | AgentEvent
+Event = TicketRouted | AgentEvent | ClockTicked
 
 
 def step(state: MemoryState, config: TenantConfig, event: Event, now: float) -> Transition:
     """Run the matching handler and apply its transition to ``state``."""
     if isinstance(event, TicketRouted):
         t = on_ticket_routed(state, config, event, now)
+    elif isinstance(event, ClockTicked):
+        t = on_clock_ticked(state, config, event, now)
     else:
         t = on_agent_event(state, config, event, now)
     state.apply(t)

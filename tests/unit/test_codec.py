@@ -22,12 +22,20 @@ from schemas.events import (
     AgentCapacityChanged,
     AgentEvent,
     AgentPresenceChanged,
+    ClockTicked,
     Customer,
     EventDeadLettered,
     InboundReceived,
+    OfferAccepted,
+    OfferDeclined,
+    OfferMissed,
+    OfferWithdrawn,
     TicketAssigned,
+    TicketEscalated,
+    TicketOffered,
     TicketQueued,
     TicketRouted,
+    TicketTaken,
     TicketUnroutable,
     WorkFinished,
 )
@@ -82,6 +90,16 @@ SAMPLES: list[Any] = [
     ),
     TicketQueued("in-2", "acme", "sales", "chat", 1, 3, "behind 2 waiting item(s)", 9.0),
     TicketUnroutable("in-3", "acme", "call", "no rule matched", 9.5),
+    OfferAccepted("ev-4", "acme", "ann", "in-2", 15.0),
+    OfferDeclined("ev-5", "acme", "bob", "in-2", 15.5, "busy"),
+    TicketTaken("ev-6", "acme", "ann", "in-1", 16.0),
+    ClockTicked("acme", 17.0),
+    TicketOffered(
+        "in-2", "acme", "sales", "chat", ("ann", "bob"), "ring-all", 45.0, {"score": "x"}, 1.0, 15.0
+    ),
+    OfferMissed("in-2", "acme", "sales", "chat", "bob", "timeout", 45.0),
+    OfferWithdrawn("in-2", "acme", "sales", "chat", "bob", "taken by ann", 16.0),
+    TicketEscalated("in-2", "acme", "chat", "sales", "support", 120.0, "waited 120s", "", 17.0),
     EventDeadLettered(
         "deskroute.inbound.chat", 3, 42, "malformed_json", "line 1", "e30=", {"h": "v"}, 10.0
     ),

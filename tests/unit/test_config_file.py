@@ -44,7 +44,9 @@ def test_demo_tenant_loads() -> None:
     assert config.version == 3
     assert config.default_department == "support"
     assert list(config.departments) == ["sales", "support", "billing", "technical"]
-    assert config.departments["sales"] == DepartmentConfig("sales", "Sales", "round-robin", {})
+    assert config.departments["sales"] == DepartmentConfig(
+        "sales", "Sales", "round-robin", {"chat": "ring-all"}
+    )
     technical = config.departments["technical"]
     assert technical.strategy_for("call") == "round-robin"
     assert technical.strategy_for("email") == "least-load"

@@ -8,6 +8,11 @@ of presence, capacity overrides, open work and each ticket's outcome, built only
 from the events it sent and the events the core emitted, and after every step
 checks the design's invariants against both the model and the core's state.
 
+Departments may ring chats and calls as offers (one agent, or ring-all) with a
+short timeout: agents accept, decline or let the offer ring out as the clock
+ticks, and go away while an offer rings. An offer holds a slot of its agent, so
+invariant 1 counts open work and ringing offers together.
+
 Capacity can be lowered at run time below an agent's current load. Invariant 1
 then means: no *new* assignment pushes a load above the capacity in force, and a
 load that is above capacity never grows.
@@ -34,8 +39,14 @@ from schemas.events import (
     AgentCapacityChanged,
     AgentEvent,
     AgentPresenceChanged,
+    ClockTicked,
+    OfferAccepted,
+    OfferDeclined,
+    OfferMissed,
+    OfferWithdrawn,
     Presence,
     TicketAssigned,
+    TicketOffered,
     TicketQueued,
     TicketRouted,
     TicketUnroutable,
@@ -46,7 +57,8 @@ from schemas.tenant_config import AgentConfig, DepartmentConfig, TenantConfig
 from .builders import TENANT, Event, is_empty, step
 
 CHANNELS_USED = ("chat", "email", "call")
-STRATEGY_NAMES = ("least-load", "round-robin")
+STRATEGY_NAMES = ("least-load", "round-robin", "ring-all")
+OFFER_TIMEOUT = 5.0
 UNKNOWN_AGENT = "ghost-agent"
 UNKNOWN_DEPT = "ghost-dept"
 
@@ -67,6 +79,9 @@ def tenant_configs(draw: st.DrawFn) -> TenantConfig:
                 st.dictionaries(
                     st.sampled_from(CHANNELS_USED), st.sampled_from(STRATEGY_NAMES), max_size=2
                 )
+            ),
+            offer_timeout_s=draw(
+                st.sampled_from([{}, {"chat": OFFER_TIMEOUT, "call": OFFER_TIMEOUT}])
             ),
         )
     agents: dict[str, AgentConfig] = {}
@@ -100,6 +115,8 @@ class RoutingMachine(RuleBasedStateMachine):
         self.open: dict[tuple[str, str], list[str]] = defaultdict(list)
         self.status: dict[str, str] = {}
         self.holder: dict[str, str] = {}
+        #: ticket -> agents its offer rings for (status "offered").
+        self.ringing: dict[str, list[str]] = {}
 
     # --- helpers -----------------------------------------------------------------
 
@@ -111,6 +128,19 @@ class RoutingMachine(RuleBasedStateMachine):
         if channel in self.override[agent_id]:
             return self.override[agent_id][channel]
         return self.config.agents[agent_id].capacity.get(channel, 0)
+
+    def load(self, agent_id: str, channel: str) -> int:
+        """Open work plus ringing offers: what holds the agent's slots on the channel."""
+        ringing = sum(
+            1
+            for tid, agents in self.ringing.items()
+            if agent_id in agents and self.routed[tid].channel == channel
+        )
+        return len(self.open[(agent_id, channel)]) + ringing
+
+    def missed_by(self, ticket_id: str) -> tuple[str, ...]:
+        ticket = self.state.tickets.get(state_key(TENANT, ticket_id))
+        return ticket.missed_by if ticket is not None else ()
 
     def queues(self) -> dict[QueueKey, tuple[QueueEntry, ...]]:
         out: dict[QueueKey, tuple[QueueEntry, ...]] = {}
@@ -138,7 +168,7 @@ class RoutingMachine(RuleBasedStateMachine):
 
     def send(self, event: Event) -> Transition:
         queues_before = self.queues()
-        loads_before = {k: len(v) for k, v in self.open.items()}
+        loads_before = {k: self.load(*k) for k in list(self.open)}
         snapshot = self.snapshot()
         t = step(self.state, self.config, event, self.now)
         self.log.append((event, self.now))
@@ -157,11 +187,15 @@ class RoutingMachine(RuleBasedStateMachine):
             own = [e for e in t.emitted if getattr(e, "ticket_id", None) == event.ticket_id]
             # Invariant 3: a new ticket gets exactly one outcome at once.
             assert len(own) == 1, own
-            assert isinstance(own[0], TicketAssigned | TicketQueued | TicketUnroutable)
+            assert isinstance(
+                own[0], TicketAssigned | TicketQueued | TicketUnroutable | TicketOffered
+            )
             should_be_unroutable = bool(event.reason) or (
                 event.department not in self.config.departments
             )
             assert isinstance(own[0], TicketUnroutable) == should_be_unroutable
+        elif isinstance(event, ClockTicked):
+            pass
         elif event.agent_id not in self.config.agents:
             assert t.rejected, t
             assert is_empty(t)
@@ -181,12 +215,31 @@ class RoutingMachine(RuleBasedStateMachine):
                     channel = self.routed[event.ticket_id].channel
                     self.open[(event.agent_id, channel)].remove(event.ticket_id)
                     self.status[event.ticket_id] = "finished"
+            elif isinstance(event, OfferAccepted | OfferDeclined):
+                rings = event.agent_id in self.ringing.get(event.ticket_id, [])
+                assert bool(t.noop) != rings, (t.noop, self.ringing.get(event.ticket_id))
         for ev in t.emitted:
             if isinstance(ev, TicketAssigned):
-                assert self.status.get(ev.ticket_id, "queued") == "queued", ev
+                if isinstance(event, OfferAccepted):
+                    assert self.status[ev.ticket_id] == "offered", ev
+                    assert ev.agent_id == event.agent_id, ev
+                    assert self.ringing.pop(ev.ticket_id) == [ev.agent_id], ev
+                else:
+                    assert self.status.get(ev.ticket_id, "queued") == "queued", ev
                 self.status[ev.ticket_id] = "assigned"
                 self.holder[ev.ticket_id] = ev.agent_id
                 self.open[(ev.agent_id, ev.channel)].append(ev.ticket_id)
+            elif isinstance(ev, TicketOffered):
+                assert self.status.get(ev.ticket_id, "queued") == "queued", ev
+                assert ev.agent_ids, ev
+                self.status[ev.ticket_id] = "offered"
+                self.ringing[ev.ticket_id] = list(ev.agent_ids)
+            elif isinstance(ev, OfferMissed | OfferWithdrawn):
+                assert self.status[ev.ticket_id] == "offered", ev
+                self.ringing[ev.ticket_id].remove(ev.agent_id)
+                if isinstance(ev, OfferMissed) and not self.ringing[ev.ticket_id]:
+                    del self.ringing[ev.ticket_id]
+                    self.status[ev.ticket_id] = "queued"
             elif isinstance(ev, TicketQueued):
                 assert ev.ticket_id not in self.status, ev
                 self.status[ev.ticket_id] = "queued"
@@ -211,16 +264,21 @@ class RoutingMachine(RuleBasedStateMachine):
         queues_after = self.queues()
         served: dict[QueueKey, list[SortKey]] = defaultdict(list)
         for ev in t.emitted:
-            if not isinstance(ev, TicketAssigned):
+            if isinstance(ev, TicketOffered):
+                placed = ev.agent_ids
+            elif isinstance(ev, TicketAssigned) and not isinstance(event, OfferAccepted):
+                placed = (ev.agent_id,)
+            else:
                 continue
-            agent_id, channel = ev.agent_id, ev.channel
-            # Invariant 2: online, a member of the department, enabled for the channel.
-            assert self.presence.get(agent_id) == "online", (ev, self.presence)
-            assert ev.department in self.config.agents[agent_id].departments, ev
-            assert agent_id in self.config.department_agents[ev.department], ev
-            assert self.capacity(agent_id, channel) > 0, ev
-            # Invariant 1: a new assignment never pushes load above capacity.
-            assert len(self.open[(agent_id, channel)]) <= self.capacity(agent_id, channel), ev
+            channel = ev.channel
+            for agent_id in placed:
+                # Invariant 2: online, a member of the department, enabled for the channel.
+                assert self.presence.get(agent_id) == "online", (ev, self.presence)
+                assert ev.department in self.config.agents[agent_id].departments, ev
+                assert agent_id in self.config.department_agents[ev.department], ev
+                assert self.capacity(agent_id, channel) > 0, ev
+                # Invariant 1: open work plus ringing offers never exceed capacity.
+                assert self.load(agent_id, channel) <= self.capacity(agent_id, channel), ev
             # Invariant 6: the assigned ticket was at the head of its queue.
             routed = self.routed[ev.ticket_id]
             assert (routed.department, routed.channel) == (ev.department, channel), ev
@@ -228,12 +286,18 @@ class RoutingMachine(RuleBasedStateMachine):
             queue = (ev.department, channel)
             assert all(key > k for k in served[queue]), (queue, served[queue], key)
             served[queue].append(key)
-            left_behind = [e for e in queues_after.get(queue, ()) if e.sort_key() < key]
+            # ...unless the agents it went to already missed the earlier ones' offers.
+            left_behind = [
+                e
+                for e in queues_after.get(queue, ())
+                if e.sort_key() < key and not set(placed) <= set(self.missed_by(e.ticket_id))
+            ]
             assert not left_behind, (ev.ticket_id, left_behind)
         # Invariant 1, lowered capacity: a load above capacity never grows.
-        for (agent_id, channel), ids in self.open.items():
-            if len(ids) > self.capacity(agent_id, channel):
-                assert len(ids) <= loads_before.get((agent_id, channel), 0), (agent_id, channel)
+        for agent_id, channel in list(self.open):
+            load = self.load(agent_id, channel)
+            if load > self.capacity(agent_id, channel):
+                assert load <= loads_before.get((agent_id, channel), 0), (agent_id, channel)
 
     # --- rules -------------------------------------------------------------------
 
@@ -243,7 +307,25 @@ class RoutingMachine(RuleBasedStateMachine):
 
     @rule(delta=st.sampled_from([0.5, 1.0, 7.0]))
     def tick(self, delta: float) -> None:
+        """Time passes and the clock ticks (offers ring out after OFFER_TIMEOUT)."""
         self.now += delta
+        t = self.send(ClockTicked(TENANT, self.now))
+        assert not t.duplicate
+        for tid, agents in self.ringing.items():
+            ticket = self.state.tickets.get(state_key(TENANT, tid))
+            assert ticket is not None and ticket.offer_expires_at > self.now, (tid, agents)
+
+    @precondition(lambda self: bool(self.routed))
+    @rule(data=st.data(), accept=st.booleans())
+    def answer_offer(self, data: st.DataObject, accept: bool) -> None:
+        ringing = sorted((tid, a) for tid, agents in self.ringing.items() for a in agents)
+        if ringing and data.draw(st.integers(0, 4)) > 0:
+            ticket_id, agent_id = data.draw(st.sampled_from(ringing))
+        else:  # a late, foreign or unknown answer
+            agent_id = data.draw(st.sampled_from(sorted(self.config.agents)))
+            ticket_id = data.draw(st.sampled_from(sorted(self.routed)))
+        kind = OfferAccepted if accept else OfferDeclined
+        self.send(kind(self.next_id("o"), TENANT, agent_id, ticket_id, self.now))
 
     @rule(
         data=st.data(),
@@ -337,6 +419,13 @@ class RoutingMachine(RuleBasedStateMachine):
                 assert ticket.agent_id == self.holder[tid]
                 assert in_work[tid] == [(self.holder[tid], ev.channel)], (tid, in_work[tid])
                 assert tid not in in_queues, (tid, in_queues[tid])
+            elif ticket.status == "offered":
+                assert list(ticket.offered_to) == self.ringing[tid], (tid, ticket)
+                assert tid not in in_queues and tid not in in_work, tid
+                for agent_id in self.config.agents:
+                    a = self.state.agents.get(state_key(TENANT, agent_id))
+                    holds = a is not None and tid in a.offers.get(ev.channel, ())
+                    assert holds == (agent_id in ticket.offered_to), (tid, agent_id)
             else:
                 assert tid not in in_queues, (tid, in_queues[tid])
                 assert tid not in in_work, (tid, in_work[tid])
@@ -376,9 +465,14 @@ class WorkConservingMachine(RoutingMachine):
             if not entries:
                 continue
             for agent_id in self.config.department_agents[dept_id]:
-                free = self.capacity(agent_id, channel) - len(self.open[(agent_id, channel)])
+                free = self.capacity(agent_id, channel) - self.load(agent_id, channel)
                 idle = self.presence.get(agent_id) == "online" and free > 0
-                assert not idle, (
+                missed_all = all(
+                    agent_id in ticket.missed_by
+                    for e in entries
+                    if (ticket := self.state.tickets.get(state_key(TENANT, e.ticket_id)))
+                )
+                assert not idle or missed_all, (
                     f"{[e.ticket_id for e in entries]} wait in {dept_id}/{channel} while "
                     f"{agent_id} is online with {free} free"
                 )

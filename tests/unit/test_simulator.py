@@ -133,6 +133,9 @@ def test_cli_compare_table_and_json() -> None:
     both = json.loads(simulate_cli("--hours", "5", "--compare", "random", "--json").stdout)
     assert set(both) == {"least-load", "random"}
     assert both["least-load"]["overall"]["offered"] == both["random"]["overall"]["offered"]
+    one_process = simulate_cli("--hours", "5", "--compare", "random", "--json", "--jobs", "1")
+    again = json.loads(one_process.stdout)
+    assert {k: v["overall"] for k, v in again.items()} == {k: v["overall"] for k, v in both.items()}
 
 
 def test_cli_refuses_simple_flags_with_a_file() -> None:

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from schemas.config_file import ConfigError
-from simulator import load_scenario, run_scenario
+from simulator import load_scenario, report, run_scenario
+from simulator.engine import merged, routing_domains
 from simulator.scenario import AgentPlan, Breaks, parse_scenario_text
 from tests.support import ROOT
 
@@ -205,3 +206,30 @@ def test_compare_uses_identical_arrivals() -> None:
     assert [(a.ticket_id, a.agent_id) for a in one.assignments] != [
         (a.ticket_id, a.agent_id) for a in two.assignments
     ]
+
+
+def test_routing_domains_run_apart_with_the_same_figures() -> None:
+    week = load_scenario(SAMPLE)
+    assert routing_domains(week.config) == [("support", "sales")]  # the lead works in both
+    lead = week.config.agents["lead"]
+    apart = dataclasses.replace(
+        week,
+        hours=48,
+        config=dataclasses.replace(
+            week.config,
+            agents={
+                **week.config.agents,
+                "lead": dataclasses.replace(lead, departments=("sales",)),
+            },
+        ),
+    )
+    domains = routing_domains(apart.config)
+    assert domains == [("support",), ("sales",)]
+    whole = run_scenario(apart, trace=True)
+    parts = merged([run_scenario(apart, trace=True, departments=d) for d in domains])
+    assert report(parts, 20) == report(whole, 20)
+    assert parts.arrived == whole.arrived
+    key = [(a.ticket_id, a.agent_id, a.assigned_at) for a in whole.assignments]
+    assert sorted(key) == sorted(
+        (a.ticket_id, a.agent_id, a.assigned_at) for a in parts.assignments
+    )

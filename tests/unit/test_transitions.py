@@ -501,7 +501,9 @@ def test_round_robin_cursor_is_per_channel() -> None:
 
 
 def test_per_channel_strategy_is_used() -> None:
-    dept = DepartmentConfig("d", strategy="least-load", strategies={"call": "round-robin"})
+    dept = DepartmentConfig(
+        "d", strategy="least-load", strategies={"call": "round-robin"}, offer_timeout_s={}
+    )
     desk = Desk(make_config({"d": dept}, [agent("x", ["d"], call=1, email=1)]))
     desk.online("x")
     assert only(desk.ticket("c1", "d", "call"), TicketAssigned).strategy == "round-robin"
