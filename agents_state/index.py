@@ -109,7 +109,7 @@ class Pool:
     def excluded_first(self, n: int) -> dict[str, str]:
         """The first ``n`` excluded agents in department order, with their reasons."""
         merged: Iterator[tuple[int, str]] = heapq.merge(
-            *(((o, reason) for o in orders) for reason, orders in self.excluded.items())
+            *(zip(orders, itertools.repeat(reason)) for reason, orders in self.excluded.items())
         )
         return {self.ids[o]: reason for o, reason in itertools.islice(merged, n)}
 

@@ -18,7 +18,7 @@ import traceback
 from collections.abc import Callable
 from types import ModuleType
 
-from bench import ceiling, e2e, gateway, rules
+from bench import ceiling, decision, e2e, gateway, rules
 from bench.common import events_from_env, say
 
 Figures = dict[str, float]
@@ -29,6 +29,7 @@ BENCHMARKS: list[tuple[str, ModuleType]] = [
     ("e2e", e2e),
     ("gateway", gateway),
     ("rules", rules),
+    ("decision", decision),
 ]
 
 
