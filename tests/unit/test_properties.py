@@ -282,6 +282,9 @@ class RoutingMachine(RuleBasedStateMachine):
             # Invariant 6: the assigned ticket was at the head of its queue.
             routed = self.routed[ev.ticket_id]
             assert (routed.department, routed.channel) == (ev.department, channel), ev
+            if ev.ticket_id not in keys:  # back in the queue within this event (a missed offer)
+                ticket = self.state.tickets[state_key(TENANT, ev.ticket_id)]
+                keys[ev.ticket_id] = (ticket.priority, ticket.enqueued_at, ev.ticket_id)
             key = keys[ev.ticket_id]
             queue = (ev.department, channel)
             assert all(key > k for k in served[queue]), (queue, served[queue], key)
