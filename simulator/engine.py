@@ -22,9 +22,6 @@ threshold of waiting work: escalation, ``queue_wait`` rules, skill relaxation)
 if the work is still ringing or waiting then, so timeouts and escalations fire
 when they fall due without ticking every second. A replayed log that holds the
 worker's own ``ClockTicked`` records is replayed with those instead.
-
-The offer records are looked up by name, so the engine runs on a core with or
-without them.
 """
 
 from __future__ import annotations
@@ -38,9 +35,14 @@ from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-import agents_state
-import schemas.events
-from agents_state import MemoryState, on_agent_event, on_ticket_routed, withdraw_ticket
+from agents_state import (
+    MemoryState,
+    TicketState,
+    on_agent_event,
+    on_clock_ticked,
+    on_ticket_routed,
+    withdraw_ticket,
+)
 from agents_state.model import KEY_SEP
 from agents_state.transitions import Transition
 from schemas.codec import encode
@@ -49,9 +51,15 @@ from schemas.events import (
     AgentPresenceChanged,
     Channel,
     ClockTicked,
+    OfferAccepted,
+    OfferDeclined,
+    OfferMissed,
     TicketAssigned,
+    TicketEscalated,
+    TicketOffered,
     TicketQueued,
     TicketRouted,
+    TicketTaken,
     TicketUnroutable,
     WorkFinished,
 )
@@ -61,20 +69,9 @@ from simulator.scenario import AgentPlan, Scenario, simple_scenario
 TENANT = "sim"
 DEPT = "desk"
 
-#: Records and handlers of the offer feature, where the core has it.
-TicketOffered: Any = getattr(schemas.events, "TicketOffered", None)
-OfferAccepted: Any = getattr(schemas.events, "OfferAccepted", None)
-OfferDeclined: Any = getattr(schemas.events, "OfferDeclined", None)
-OfferMissed: Any = getattr(schemas.events, "OfferMissed", None)
-TicketEscalated: Any = getattr(schemas.events, "TicketEscalated", None)
-on_clock_ticked: Any = getattr(agents_state, "on_clock_ticked", None)
-OfferAnswer: tuple[type, ...] = tuple(c for c in (OfferAccepted, OfferDeclined) if c is not None)
-#: Agent events besides presence and capacity changes (answers, pulls).
-AGENT_ANSWERS: tuple[type, ...] = tuple(
-    c
-    for c in (OfferAccepted, OfferDeclined, getattr(schemas.events, "TicketTaken", None))
-    if c is not None
-)
+#: Answers to offers, and the agent events besides presence and capacity changes.
+OfferAnswer = (OfferAccepted, OfferDeclined)
+AGENT_ANSWERS: tuple[type, ...] = (OfferAccepted, OfferDeclined, TicketTaken)
 
 #: Order of items due at the same instant: presence first (an agent going off shift
 #: at 08:00 gets nothing at 08:00), then freed capacity, then new work, then leavers.
@@ -131,7 +128,8 @@ class Tally:
     missed_offers: int = 0
     #: Seconds from arrival to an agent answering (queue wait + accept delay).
     waits: list[float] = field(default_factory=list)
-    #: Seconds of agent capacity this work held, up to the end of the run.
+    #: Seconds of agent capacity held by work this department's agents took (escalated
+    #: work counts where it was taken), up to the end of the run.
     busy_s: float = 0.0
     escalated: int = 0
 
@@ -140,6 +138,9 @@ class Tally:
 class _Ticket:
     tally: Tally
     key: tuple[str, str]
+    #: The tally of the department whose agent holds the work (its own, or where it
+    #: escalated to).
+    held_by: Tally
     arrived: float
     handle_s: float | None
     assigned_at: float = -1.0
@@ -152,7 +153,7 @@ class _Ticket:
     #: Replay: how long the work took once assigned, when its finish came before it was.
     deferred_s: float | None = None
     #: Replay: the recorded answer that came while the work was not ringing yet.
-    pending_answer: type | None = None
+    pending_answer: type[OfferAccepted | OfferDeclined] | None = None
 
 
 @dataclass
@@ -234,7 +235,7 @@ class Engine:
         self.outstanding = 0
         self._online: dict[str, tuple[float, dict[str, int]]] = {}
         #: Feed ClockTicked at deadlines (off when a replayed log brings its own ticks).
-        self.ticks = ticks and on_clock_ticked is not None
+        self.ticks = ticks
         self._last_tick = -math.inf
         self._thresholds: dict[tuple[str, str], tuple[float, ...]] = {}
         self.handlers: dict[type, Callable[[Any, float], None]] = {
@@ -252,11 +253,10 @@ class Engine:
             TicketAssigned: self._assigned,
             TicketQueued: self._queued,
             TicketUnroutable: self._unroutable,
+            TicketOffered: self._offered,
+            OfferMissed: self._missed,
+            TicketEscalated: self._escalated,
         }
-        if TicketOffered is not None:
-            self.outputs[TicketOffered] = self._offered
-            self.outputs[OfferMissed] = self._missed
-            self.outputs[TicketEscalated] = self._escalated
 
     # -- scheduling -------------------------------------------------------------------
 
@@ -297,7 +297,7 @@ class Engine:
             self._account(agent_id, end, None)
         for t in self.tickets.values():
             if t.assigned_at >= 0:
-                t.tally.busy_s += max(0.0, end - t.assigned_at)
+                t.held_by.busy_s += max(0.0, end - t.assigned_at)
                 t.assigned_at = -1.0
 
     # -- core calls -------------------------------------------------------------------
@@ -327,7 +327,7 @@ class Engine:
         key = (r.department, r.channel)
         tally = self._tally(*key)
         tally.offered += 1
-        self.tickets[r.ticket_id] = _Ticket(tally, key, now, handle_s)
+        self.tickets[r.ticket_id] = _Ticket(tally, key, tally, now, handle_s)
         self.outstanding += 1
         if self.trace:
             self.out.arrived[r.ticket_id] = now
@@ -432,7 +432,7 @@ class Engine:
         self._emit(t, now)
         if t.duplicate or t.noop or ticket is None or ticket.assigned_at < 0:
             return
-        ticket.tally.busy_s += max(0.0, min(now, self.horizon) - ticket.assigned_at)
+        ticket.held_by.busy_s += max(0.0, min(now, self.horizon) - ticket.assigned_at)
         ticket.assigned_at = -1.0
         self._done(ev.ticket_id)
         if self.generated:
@@ -450,18 +450,19 @@ class Engine:
             ticket.deferred_s = max(0.0, now - ticket.arrived)
         return ev
 
-    def _readdressed_answer(self, ev: Any, now: float) -> Any:
+    def _readdressed_answer(
+        self, ev: OfferAccepted | OfferDeclined, now: float
+    ) -> OfferAccepted | OfferDeclined:
         """Replay under another strategy: a recorded answer to an offer is the answer of
         whoever rings for the work now, or, not ringing yet, of the next one to."""
         held = self.state.tickets.get(f"{self.tenant}{KEY_SEP}{ev.ticket_id}")
         ticket = self.tickets.get(ev.ticket_id)
         if held is None or ticket is None:
             return ev
-        ringing = getattr(held, "offered_to", ())
-        status: str = held.status
-        if status == "offered" and ringing and ev.agent_id not in ringing:
+        ringing = held.offered_to
+        if held.status == "offered" and ringing and ev.agent_id not in ringing:
             return dataclasses.replace(ev, agent_id=ringing[0])
-        if status == "queued":
+        if held.status == "queued":
             ticket.pending_answer = type(ev)
         return ev
 
@@ -486,8 +487,10 @@ class Engine:
             u = offer_draw(self.seed, e.ticket_id, e.agent_id)
             answered += plan.accept_delay.at(u)
         tally.waits.append(answered - ticket.arrived)
-        k = (e.agent_id, *ticket.key)
+        # agents' figures (work, occupancy) go to the department whose agent took it
+        k = (e.agent_id, e.department, e.channel)
         self.out.work[k] = self.out.work.get(k, 0) + 1
+        ticket.held_by = tally if e.department == ticket.key[0] else self._tally(*k[1:])
         if self.trace:
             self.out.assignments.append(e)
         handle, event_id = ticket.handle_s, f"f-{e.ticket_id}"
@@ -506,7 +509,7 @@ class Engine:
             ticket.tally.unroutable += 1
             self._done(e.ticket_id)
 
-    def _offered(self, e: Any, now: float) -> None:
+    def _offered(self, e: TicketOffered, now: float) -> None:
         """Ringing: each simulated agent answers after their delay; the offer's deadline
         is ticked unless an answer that ends it surely comes first."""
         ticket = self.tickets.get(e.ticket_id)
@@ -517,10 +520,10 @@ class Engine:
         ticket.offered_at = now
         if not self.generated:  # a replayed log holds the agents' own answers
             self._at_deadline(e.expires_at, e.ticket_id, "offered")
-            answer = ticket.pending_answer
-            if answer is not None:
+            pending = ticket.pending_answer
+            if pending is not None:
                 ticket.pending_answer = None
-                ev = answer(
+                ev = pending(
                     f"o-{e.ticket_id}-r{now}", self.tenant, e.agent_ids[0], e.ticket_id, now
                 )
                 self.push(now, RANK_ANSWER, ev)
@@ -538,7 +541,9 @@ class Engine:
                 p = plan.decline_probability
                 declines = p > 0 and offer_draw(self.seed, e.ticket_id, agent_id, n, "no") < p
             at = now + delay
-            answer = OfferDeclined if declines else OfferAccepted
+            answer: type[OfferAccepted | OfferDeclined] = (
+                OfferDeclined if declines else OfferAccepted
+            )
             self.push(
                 at,
                 RANK_ANSWER,
@@ -550,7 +555,7 @@ class Engine:
         if not (answered_in_time and len(e.agent_ids) == 1):
             self._at_deadline(e.expires_at, e.ticket_id, "offered")
 
-    def _missed(self, e: Any, now: float) -> None:
+    def _missed(self, e: OfferMissed, now: float) -> None:
         ticket = self.tickets.get(e.ticket_id)
         if ticket is not None:
             ticket.tally.missed_offers += 1
@@ -560,7 +565,7 @@ class Engine:
         if self.ticks:
             self._wait_deadlines(e.ticket_id, e.department, e.channel, now)
 
-    def _escalated(self, e: Any, now: float) -> None:
+    def _escalated(self, e: TicketEscalated, now: float) -> None:
         ticket = self.tickets.get(e.ticket_id)
         if ticket is not None:
             ticket.tally.escalated += 1
@@ -569,23 +574,26 @@ class Engine:
 
     def _wait_deadlines(self, ticket_id: str, dept_id: str, channel: str, now: float) -> None:
         held = self.state.tickets.get(f"{self.tenant}{KEY_SEP}{ticket_id}")
-        since = getattr(held, "enqueued_at", 0.0) or now
+        since = held.enqueued_at if held is not None else now
         for threshold in self._thresholds_of(dept_id, channel, held):
             if since + threshold > now:
                 self._at_deadline(since + threshold + PAST, ticket_id, "queued")
 
-    def _thresholds_of(self, dept_id: str, channel: str, held: Any) -> tuple[float, ...]:
+    def _thresholds_of(
+        self, dept_id: str, channel: str, held: TicketState | None
+    ) -> tuple[float, ...]:
+        dept = self.config.departments.get(dept_id)
+        if dept is None:
+            return ()
         found = self._thresholds.get((dept_id, channel))
         if found is None:
-            dept = self.config.departments.get(dept_id)
-            waits = set(getattr(self.config, "wait_thresholds", ()))
-            escalate = getattr(dept, "escalate_after_s", {}).get(channel, 0.0)
+            waits = set(self.config.wait_thresholds)
+            escalate = dept.escalate_after_s.get(channel, 0.0)
             if escalate:
                 waits.add(escalate)
             found = self._thresholds[(dept_id, channel)] = tuple(sorted(waits))
-        if getattr(held, "optional_skills", None):
-            relax = getattr(self.config.departments.get(dept_id), "relax_after_s", 0.0)
-            return (*found, relax) if relax else found
+        if held is not None and held.optional_skills and dept.relax_after_s:
+            return (*found, dept.relax_after_s)
         return found
 
 

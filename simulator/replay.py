@@ -36,7 +36,7 @@ _INPUTS: dict[str, tuple[type[Any], str]] = {
     "AgentCapacityChanged": (AgentCapacityChanged, "occurred_at"),
     "WorkFinished": (WorkFinished, "occurred_at"),
     "ClockTicked": (ClockTicked, "at"),
-    **{str(getattr(c, "TYPE", c.__name__)): (c, "occurred_at") for c in AGENT_ANSWERS},
+    **{c.__name__: (c, "occurred_at") for c in AGENT_ANSWERS},
 }
 #: Records a replay produces itself.
 _OUTPUTS = {

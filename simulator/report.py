@@ -13,6 +13,8 @@ Each group (a department, a channel, everything) gets the same figures:
   the channels the group's work came on (agents shared by departments count in
   each, so a department's figure is a lower bound);
 - ``gini``: Gini coefficient of work per agent of the group (0 = even);
+  work that escalated counts, for occupancy and gini, in the department whose
+  agent took it, and for everything else where it arrived;
 - ``missed_offers``: offers that timed out or were declined;
 - ``unroutable`` and ``escalated`` (moved on to another department).
 """

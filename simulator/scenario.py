@@ -322,6 +322,12 @@ class _ScenarioChecker(_Checker):
                 departments[dept.id] = dept
         if not top.get("departments"):
             self.err("departments", "at least one department is needed")
+        for path, item in self.items(top, "departments"):
+            overflow = item.get("overflow") if isinstance(item, dict) else None
+            if isinstance(overflow, str) and overflow and overflow not in departments:
+                self.err(f"{path}.overflow", f"unknown department {overflow!r}")
+            elif overflow is not None and overflow == item.get("id"):
+                self.err(f"{path}.overflow", "a department cannot overflow into itself")
         agents: dict[str, AgentConfig] = {}
         plans: dict[str, AgentPlan] = {}
         for path, item in self.items(top, "agents"):

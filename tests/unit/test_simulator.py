@@ -9,12 +9,10 @@ import math
 import subprocess
 import sys
 
-import pytest
-
 from agents_state import MemoryState, on_ticket_routed, withdraw_ticket
 from schemas.events import TicketRouted
 from simulator import SimConfig, simulate, summarise
-from simulator.engine import DEPT, TENANT, TicketOffered, tenant_config
+from simulator.engine import DEPT, TENANT, tenant_config
 from simulator.report import gini
 from simulator.scenario import simple_scenario
 from tests.support import ROOT
@@ -145,10 +143,6 @@ def test_cli_refuses_simple_flags_with_a_file() -> None:
     assert done.returncode == 2 and "--config" in done.stderr
 
 
-needs_offers = pytest.mark.skipif(TicketOffered is None, reason="the core does not offer yet")
-
-
-@needs_offers
 def test_declined_and_timed_out_offers_are_missed_offers() -> None:
     base = simple_scenario(agents=7, hours=30, seed=2)
     plans = {a: dataclasses.replace(p, decline_probability=0.3) for a, p in base.plans.items()}

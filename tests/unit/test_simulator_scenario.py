@@ -233,3 +233,40 @@ def test_routing_domains_run_apart_with_the_same_figures() -> None:
     assert sorted(key) == sorted(
         (a.ticket_id, a.agent_id, a.assigned_at) for a in parts.assignments
     )
+
+
+ESCALATING = """\
+seed: 4
+hours: 8
+departments:
+  - {id: tier1, strategy: least-load, overflow: tier2, escalate_after: {chat: 60}}
+  - {id: tier2, strategy: least-load, offer_timeout: {chat: 10}}
+agents:
+  - {id: a, departments: [tier1], capacity: {chat: 1}}
+  - {id: b, departments: [tier2], capacity: {chat: 2}, accept_delay: {fixed_seconds: 15}}
+  - {id: c, departments: [tier2], capacity: {chat: 2}}
+arrivals:
+  - {department: tier1, channel: chat, per_hour: 30}
+handle:
+  chat: {mean_seconds: 300}
+"""
+
+
+def test_deadlines_tick_the_core_so_work_escalates_and_offers_time_out() -> None:
+    out = run_scenario(parse_scenario_text(ESCALATING, "esc.yaml"), trace=True)
+    tier1 = report(out, 20).departments["tier1"]
+    # one agent for 2.5 Erlangs: waiting work moves on to tier2 after 60 s
+    assert tier1.escalated > 0.2 * tier1.offered
+    moved = [a for a in out.assignments if a.department == "tier2"]
+    assert moved and {a.agent_id for a in moved} == {"c"}  # b always answers too late
+    # b's offers ring out after 10 s: each one a missed offer
+    assert tier1.missed_offers > 0
+    assert tier1.assigned + tier1.abandoned <= tier1.offered
+    tier2 = report(out, 20).departments["tier2"]
+    assert tier2.offered == 0 and 0 < tier2.occupancy <= 1 and tier1.occupancy <= 1
+    problems = []
+    try:
+        parse_scenario_text(ESCALATING.replace("overflow: tier2", "overflow: tier9"), "e.yaml")
+    except ConfigError as exc:
+        problems = [str(p) for p in exc.problems]
+    assert "e.yaml:4: departments[0].overflow: unknown department 'tier9'" in problems
