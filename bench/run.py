@@ -4,7 +4,10 @@ Progress goes to stderr; stdout holds only the final JSON line. Each benchmark i
 a module with ``run(n) -> dict`` and ``DEFAULT_EVENTS``, and gets a fresh embedded
 broker; to add one, append it to :data:`BENCHMARKS` and let :func:`derived`
 combine figures of several. ``BENCH_EVENTS`` sets N for all of them (defaults:
-ceiling 20,000, e2e 5,000). A benchmark that fails adds ``<name>_error`` to the
+ceiling 20,000, e2e 10,000; the core and memory runs size themselves, see
+their modules). The line holds at least ``ceiling_eps``, ``e2e_eps``,
+``e2e_ratio``, ``p50_ms`` and ``p99_ms`` (ingest-to-assign at half of ``e2e_eps``),
+``core_eps``, ``core_ratio`` and ``rss_growth``. A benchmark that fails adds ``<name>_error`` to the
 JSON instead of its figures, the others still run, and the exit code is 1.
 """
 
@@ -18,7 +21,7 @@ import traceback
 from collections.abc import Callable
 from types import ModuleType
 
-from bench import ceiling, decision, e2e, gateway, rules
+from bench import ceiling, core, decision, e2e, gateway, memory, rules
 from bench.common import events_from_env, say
 
 Figures = dict[str, float]
@@ -27,6 +30,8 @@ Figures = dict[str, float]
 BENCHMARKS: list[tuple[str, ModuleType]] = [
     ("ceiling", ceiling),
     ("e2e", e2e),
+    ("core", core),
+    ("memory", memory),
     ("gateway", gateway),
     ("rules", rules),
     ("decision", decision),
@@ -39,6 +44,9 @@ def derived(result: dict[str, object]) -> Figures:
     ceiling_eps, e2e_eps = result.get("ceiling_eps"), result.get("e2e_eps")
     if isinstance(ceiling_eps, float | int) and isinstance(e2e_eps, float | int) and ceiling_eps:
         out["e2e_ratio"] = round(e2e_eps / ceiling_eps, 4)
+    core_eps = result.get("core_eps")
+    if isinstance(core_eps, float | int) and isinstance(e2e_eps, float | int) and e2e_eps:
+        out["core_ratio"] = round(core_eps / e2e_eps, 2)
     return out
 
 

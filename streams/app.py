@@ -4,7 +4,12 @@ Stage 1 (rules) reads the inbound topics, decodes, picks a department, and re-ke
 by tenant onto ``deskroute.tickets.routed``. Stage 2 (assignment) reads routed
 tickets and agent events from one agent, so each partition has a single writer
 of its state, calls the pure core and writes back what the core returned, closing
-each event with a marker row (see :mod:`streams.state_table`).
+each event with a marker row (see :mod:`streams.state_table`). On a clock tick it
+also deletes the rows whose dedupe retention ran out (:mod:`streams.expiry`).
+
+The stages send their records with Faust's own producer but not through Faust's
+per-record send path (:func:`streams.kafka.direct_producer`): the records, their
+order, the flush before every commit and the changelog are the same.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from streams.admin import reader
 from streams.assignment import OUTPUT_TOPIC, AssignmentInput, count_outcome, run_core
 from streams.config_store import ConfigStore
 from streams.health import consumer_offsets, readiness_checks
-from streams.kafka import Transport
+from streams.kafka import Transport, direct_producer
 from streams.rule_stage import Rejected, route_record
 from streams.security import client_kwargs, faust_credentials
 from streams.settings import Settings, parse_sla
@@ -233,6 +238,9 @@ def create_app(settings: Settings) -> DeskrouteApp:
     state.read_tail = read_tail
     state.resend = resend
     state.committed_offsets = committed_offsets
+    state.producer = lambda: direct_producer(app)
+    metrics.STATE_ROWS.set_function(lambda: float(state.rows() or "nan"))
+    retention = settings.dedupe_retention_s
 
     @app.task  # type: ignore[untyped-decorator]
     async def dump_tasks_on_sigusr1() -> None:
@@ -278,6 +286,7 @@ def create_app(settings: Settings) -> DeskrouteApp:
     @app.agent(inbound)
     async def rule_stage(stream: Any) -> None:
         await store.ready.wait()
+        send = direct_producer(app).send
         async for event in stream.events():
             msg = event.message
             started = time.perf_counter()
@@ -287,12 +296,12 @@ def create_app(settings: Settings) -> DeskrouteApp:
             if len(value) > settings.max_record_bytes:
                 limit = settings.max_record_bytes
                 topic, key, record = dead_letter(msg, "oversize", f"{len(value)} bytes > {limit}")
-                await out[topic].send(key=key, value=record)
+                await send(topic, record, key=key)
                 continue
             result = route_record(value, msg.topic, store.get, msg.timestamp, time.time())
             if isinstance(result, Rejected):
                 topic, key, record = dead_letter(msg, result.reason, result.detail)
-                await out[topic].send(key=key, value=record)
+                await send(topic, record, key=key)
                 continue
             explained = result.explanation
             metrics.RULE_EVALUATIONS.inc(explained.get("evaluated", 0))
@@ -304,55 +313,66 @@ def create_app(settings: Settings) -> DeskrouteApp:
                 metrics.ROUTED.labels(result.department).inc()
             else:
                 metrics.RULE_UNROUTABLE.labels(explained.get("outcome", "no_match")).inc()
-            await out[topics.ROUTED].send(key=result.tenant.encode(), value=encode(result))
+            await send(topics.ROUTED, encode(result), key=result.tenant.encode())
             metrics.STAGE_SECONDS.labels("rules").observe(time.perf_counter() - started)
 
     @app.agent(agent_events)
     async def agent_event_relay(stream: Any) -> None:
         """Forward agent events, undecoded, to the partition of the same number."""
+        send = direct_producer(app).send
         async for event in stream.events():
             msg = event.message
-            await out[topics.ROUTED].send(
+            await send(
+                topics.ROUTED,
+                msg.value,
                 key=msg.key,
-                value=msg.value,
                 partition=msg.partition,
                 headers=[
                     ("deskroute-relayed-from", f"{msg.topic}:{msg.partition}:{msg.offset}".encode())
                 ],
             )
 
-    def decide(
-        msg: Any, now: float
-    ) -> tuple[list[tuple[str, bytes | None, bytes]], Transition | None]:
-        """Decode one assignment-stage record and run the core: (outputs, rows to write)."""
+    Outputs = list[tuple[str, bytes | None, bytes]]
+
+    def decide(msg: Any, now: float) -> tuple[Outputs, Transition | None, Any]:
+        """Decode one assignment-stage record and run the core: (outputs, rows to
+        write, the decoded event or None)."""
         try:
             ev: Any = decode_as(AssignmentInput, msg.value or b"")  # type: ignore[arg-type]
         except DecodeError as exc:
-            return [dead_letter(msg, exc.reason, exc.detail)], None
+            return [dead_letter(msg, exc.reason, exc.detail)], None, None
         config = store.get(ev.tenant)
         if config is None:
-            return [dead_letter(msg, "unknown_tenant", f"tenant {ev.tenant!r} has no config")], None
+            return (
+                [dead_letter(msg, "unknown_tenant", f"tenant {ev.tenant!r} has no config")],
+                None,
+                ev,
+            )
         if home(ev.tenant) != msg.partition:
             # A tenant's state lives on one partition; a record elsewhere was produced
             # with another partitioner and would split that state.
-            return [
-                dead_letter(
-                    msg,
-                    "misrouted_key",
-                    f"tenant {ev.tenant!r} belongs to partition {home(ev.tenant)}, got {msg.partition}"
-                    " (produce with Kafka's default murmur2 partitioner, key = tenant)",
-                )
-            ], None
+            return (
+                [
+                    dead_letter(
+                        msg,
+                        "misrouted_key",
+                        f"tenant {ev.tenant!r} belongs to partition {home(ev.tenant)}, got {msg.partition}"
+                        " (produce with Kafka's default murmur2 partitioner, key = tenant)",
+                    )
+                ],
+                None,
+                ev,
+            )
         try:
             stage, t = run_core(view, config, ev, now)
         except Exception as exc:  # a defect in the core must not stop the partition
             log.exception("core failed on a record; dead-lettered")
-            return [dead_letter(msg, "internal_error", f"{type(exc).__name__}: {exc}")], None
+            return [dead_letter(msg, "internal_error", f"{type(exc).__name__}: {exc}")], None, ev
         if t.duplicate:
             metrics.DUPLICATES.labels(stage).inc()
-            return [], None
+            return [], None, ev
         if t.rejected:
-            return [dead_letter(msg, "rejected", t.rejected)], None
+            return [dead_letter(msg, "rejected", t.rejected)], None, ev
         if stage == "agent_events":
             metrics.AGENT_EVENTS.labels(type(ev).__name__).inc()
             if t.noop:
@@ -361,38 +381,56 @@ def create_app(settings: Settings) -> DeskrouteApp:
         for e in t.emitted:
             outputs.append((OUTPUT_TOPIC[type(e)], e.tenant.encode(), encode(e)))
             count_outcome(e)
-        return outputs, t
+        return outputs, t, ev
+
+    def expire(tenant: str, cutoff: float) -> list[tuple[str, Any]]:
+        """Deletions of ``tenant``'s rows whose retention counts from before ``cutoff``."""
+        keys = state.expired(tenant, cutoff)
+        for key in keys:
+            metrics.STATE_ROWS_EXPIRED.labels("ticket" if key[:1] == TICKET else "seen").inc()
+        return [(key, None) for key in keys]
 
     @app.agent(assign_in)
     async def assignment_stage(stream: Any) -> None:
         await store.ready.wait()
+        send = direct_producer(app).send
+        observe = metrics.STAGE_SECONDS.labels("assignment").observe
+        get = state.get_fast
+        kinds = (
+            prefixes["agents"],
+            prefixes["departments"],
+            prefixes["tickets"],
+            prefixes["seen"],
+        )
         async for event in stream.events():
             msg = event.message
             started = time.perf_counter()
             mkey = marker_key(msg.partition)
-            marker = state.get(mkey) or Marker()
+            marker = get(mkey) or Marker()
             if marker.applied(msg.topic, msg.offset):
                 # Read again after a restart; its rows and outputs are already recorded.
                 metrics.REPLAYED.inc()
                 continue
             now = marker.now(msg.timestamp)
-            outputs, t = decide(msg, now)
+            outputs, t, ev = decide(msg, now)
             for topic, key, value in outputs:
-                await out[topic].send(key=key, value=value)
+                await send(topic, value, key=key)
+            rows: list[tuple[str, Any]] = []
             if t is not None:
-                for rows, prefix in (
-                    (t.agents, prefixes["agents"]),
-                    (t.departments, prefixes["departments"]),
-                    (t.tickets, prefixes["tickets"]),
-                    (t.seen, prefixes["seen"]),
-                ):
-                    for k, v in rows.items():
-                        state[prefix + k] = v
+                changes: tuple[dict[str, Any], ...] = (t.agents, t.departments, t.tickets, t.seen)
+                for prefix, changed in zip(kinds, changes, strict=True):
+                    if changed:
+                        rows += [(prefix + k, v) for k, v in changed.items()]
+            if t is not None and isinstance(ev, ClockTicked):
+                # After the core's transition, within the tick's own event: rows whose
+                # retention ran out leave the table (tombstones in the changelog).
+                rows += expire(ev.tenant, ev.at - retention)
             # Last, in the same changelog partition: the event is complete.
-            state[mkey] = marker.after(
-                msg.topic, msg.offset, now, tuple(output(*o) for o in outputs)
+            rows.append(
+                (mkey, marker.after(msg.topic, msg.offset, now, tuple(output(*o) for o in outputs)))
             )
-            metrics.STAGE_SECONDS.labels("assignment").observe(time.perf_counter() - started)
+            await state.write(msg.partition, rows)
+            observe(time.perf_counter() - started)
 
     def held_tenants() -> list[tuple[str, Any]]:
         """(tenant, config) of the tenants whose partition this worker holds."""

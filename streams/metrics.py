@@ -243,6 +243,17 @@ CHANGELOG_TAIL_RECORDS = Counter(
     "Changelog records recovered past the end offset the broker reported.",
     registry=REGISTRY,
 )
+STATE_ROWS_EXPIRED = Counter(
+    "deskroute_state_rows_expired_total",
+    "State rows deleted after the dedupe retention window, by kind (ticket, seen).",
+    ["kind"],
+    registry=REGISTRY,
+)
+STATE_ROWS = Gauge(
+    "deskroute_state_rows",
+    "Rows in this worker's state table (every kind; in-memory store only).",
+    registry=REGISTRY,
+)
 
 
 #: Outcomes of an offer (ring-all / offer-with-timeout for chats and calls).

@@ -72,6 +72,11 @@ class Settings:
     #: How often the worker records the passing of time for each routing domain it
     #: owns (``ClockTicked``): the resolution of offer timeouts and escalations.
     tick_seconds: float = 1.0
+    #: How long rows that only serve deduplication stay in the state table: tickets
+    #: that finished, were withdrawn or were unroutable (from their last change) and
+    #: agent events' ids (from the event's time). A redelivery within this window
+    #: changes nothing; after it, the id is unknown and the event is new work.
+    dedupe_retention_s: float = 86400.0
     #: Inbound records larger than this are dead-lettered unread.
     max_record_bytes: int = 1 << 20
     #: The ingest gateway (``deskroute ingest``): where it listens.
@@ -134,6 +139,10 @@ class Settings:
             raise SettingsError("DESKROUTE_PARTITIONS: must be at least 1")
         if not 0.05 <= self.tick_seconds <= 60:
             raise SettingsError(f"DESKROUTE_TICK_SECONDS: {self.tick_seconds} outside 0.05..60")
+        if self.dedupe_retention_s <= 0:
+            raise SettingsError(
+                f"DESKROUTE_DEDUPE_RETENTION_S: {self.dedupe_retention_s} must be positive"
+            )
         if not 0 < self.web_port < 65536:
             raise SettingsError(f"DESKROUTE_WEB_PORT: {self.web_port} is not a port")
         if not 0 < self.gateway_port < 65536:

@@ -15,25 +15,35 @@ source offsets in the marker let the stage skip events already applied, and the
 outputs in the markers after the last committed consumer offset are sent again,
 so an output lost in the crash is never lost for good (consumers may see a
 repeat; every output carries the ticket id to deduplicate on).
+
+The stage writes an event's rows with :meth:`AtomicTable.write`: into the store
+and, in the same order, straight to the changelog through Faust's producer (one
+``send`` per row, no per-row pending-message object or event-loop turn). A
+deleted row is a tombstone, applied in order on recovery like any other row.
+Rows that only serve deduplication expire (:mod:`streams.expiry`); the index of
+what may expire is fed by every row written or recovered.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import faust
 import orjson
+from aiokafka import AIOKafkaProducer
 from faust.serializers import codecs
 from faust.types import TP, EventT
 
 from agents_state.model import AgentState, DepartmentState, TicketState
 from schemas.codec import builder_for
 from streams import metrics
+from streams.expiry import Expiries, expires_from
 
 log = logging.getLogger("deskroute.state")
 
@@ -147,14 +157,26 @@ class _Row:
 class View:
     """One kind of row, read by the key the pure core uses (``tenant SEP id``)."""
 
-    __slots__ = ("_get", "_prefix")
+    __slots__ = ("_get", "_prefix", "_table")
 
     def __init__(self, table: Any, kind: str) -> None:
-        self._get = table.get
+        self._table = table
+        self._get: Callable[[str], Any] | None = None
         self._prefix = kind + SEP
 
     def get(self, key: str, default: None = None) -> Any:
-        return self._get(self._prefix + key)
+        get = self._get
+        if get is None:
+            get = self._get = getter(self._table)
+        return get(self._prefix + key)
+
+
+def getter(table: Any) -> Callable[[str], Any]:
+    """The fastest ``get`` of a table's store: the dict of the in-memory store, else the
+    store's own (a miss is ``None`` either way, without Faust's KeyError round trip)."""
+    store = table.data
+    raw = getattr(store, "data", None)
+    return raw.get if isinstance(raw, dict) else store.get
 
 
 class AtomicTable(faust.Table[str, Any]):
@@ -173,6 +195,64 @@ class AtomicTable(faust.Table[str, Any]):
         self.committed_offsets: (
             Callable[[set[int]], Awaitable[dict[tuple[str, int], int]]] | None
         ) = None
+        #: The started aiokafka producer the rows are sent with (set by the app).
+        self.producer: Callable[[], AIOKafkaProducer] | None = None
+        self.expiries = Expiries()
+        self._dumps = StateCodec()._dumps
+
+    def get_fast(self, key: str) -> Any:
+        """The row at ``key`` or None (see :func:`getter`)."""
+        return getter(self)(key)
+
+    def rows(self) -> int | None:
+        """How many rows the store holds (None when counting would scan a database)."""
+        raw = getattr(self.data, "data", None)
+        return len(raw) if isinstance(raw, dict) else None
+
+    async def write(
+        self, partition: int, rows: Sequence[tuple[str, Any]]
+    ) -> asyncio.Future[Any] | None:
+        """Apply ``rows`` (value None: delete) to the store and send them to the
+        changelog partition in this order; returns the last record's future."""
+        assert self.producer is not None, "AtomicTable.producer is not set"
+        send = self.producer().send
+        topic = self.changelog_topic.get_topic_name()
+        store = self.data
+        raw = getattr(store, "data", None)
+        target: Any = raw if isinstance(raw, dict) else store
+        note = self.expiries.row
+        dumps = self._dumps
+        fut: asyncio.Future[Any] | None = None
+        for key, value in rows:
+            if value is None:
+                target.pop(key, None)
+                fut = await send(topic, None, key=key.encode(), partition=partition)
+            else:
+                target[key] = value
+                fut = await send(topic, dumps(value), key=key.encode(), partition=partition)
+            note(key, value)
+        if fut is not None and not isinstance(raw, dict):
+            fut.add_done_callback(self._persisted)
+        return fut
+
+    def _persisted(self, fut: asyncio.Future[Any]) -> None:
+        """A local (RocksDB) store remembers how far the changelog it holds goes."""
+        if fut.cancelled() or fut.exception() is not None:
+            return
+        meta = fut.result()
+        self.data.set_persisted_offset(TP(meta.topic, meta.partition), meta.offset)
+
+    def expired(self, tenant: str, cutoff: float) -> list[str]:
+        """Keys of ``tenant``'s expirable rows whose retention counts from before
+        ``cutoff``, checked against the rows themselves, oldest first."""
+        get = getter(self)
+        out: list[str] = []
+        for key in self.expiries.due(tenant, cutoff):
+            value = get(key)
+            at = None if value is None else expires_from(key, value)
+            if at is not None and at < cutoff:
+                out.append(key)
+        return out
 
     def apply_changelog_batch(self, batch: Iterable[EventT[Any]]) -> None:
         ready: list[EventT[Any]] = []
@@ -195,6 +275,13 @@ class AtomicTable(faust.Table[str, Any]):
                 pending.append(event)
         if ready:
             super().apply_changelog_batch(ready)
+            note = self.expiries.row
+            for event in ready:
+                key = str(event.key)
+                if event.message.value is None:
+                    note(key, None)
+                elif not isinstance(event.value, Marker):
+                    note(key, event.value)
 
     async def on_recovery_completed(self, active_tps: set[TP], standby_tps: set[TP]) -> None:
         try:
