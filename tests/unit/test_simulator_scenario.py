@@ -270,3 +270,13 @@ def test_deadlines_tick_the_core_so_work_escalates_and_offers_time_out() -> None
     except ConfigError as exc:
         problems = [str(p) for p in exc.problems]
     assert "e.yaml:4: departments[0].overflow: unknown department 'tier9'" in problems
+
+
+def test_the_cores_index_and_its_scan_decide_alike() -> None:
+    week = dataclasses.replace(load_scenario(SAMPLE), hours=48)
+    scanned = run_scenario(week, trace=True, index=False)
+    indexed = run_scenario(week, trace=True, index=True)
+    assert [(a.ticket_id, a.agent_id, a.assigned_at) for a in scanned.assignments] == [
+        (a.ticket_id, a.agent_id, a.assigned_at) for a in indexed.assignments
+    ]
+    assert report(scanned, 20) == report(indexed, 20)
