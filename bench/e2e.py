@@ -8,20 +8,23 @@ Two phases on the same worker, broker and run:
    started; once ``/state/demo`` shows every agent online, N inbound events of all
    four channels (key ``b"demo"``) are written to the inbound topics in ordinary
    batches, and a plain aiokafka consumer counts the first outcome of each ticket
-   on the assigned, queued and unroutable topics. Dead letters are counted too,
+   on the assigned, queued, unroutable and offer topics (chats and calls are
+   offered: the decision is the offer, ``TicketOffered``). Dead letters are counted too,
    so that a bad run ends instead of waiting for outcomes that never come; the
    run fails if no outcome arrives for :data:`STALL_S` seconds. As in a help
-   desk, work does not pile up on the agents: the observer finishes every
-   assignment it reads (``WorkFinished`` on the agent events topic), so the worker
-   applies two events per ticket, the ticket and its finish (``e2e_finished``),
-   and an agent's open work stays as small as the tickets in flight.
+   desk, work does not pile up on the agents: the observer accepts every offer
+   (``OfferAccepted``) and finishes every assignment it reads (``WorkFinished``,
+   both on the agent events topic), so the worker applies two events per email or
+   social ticket and three per chat or call (``e2e_finished``,
+   ``e2e_offers_accepted``), and an agent's open work stays as small as the
+   tickets in flight.
 2. **Latency at half load.** New tickets are produced one by one, paced at half
    of the ``e2e_eps`` just measured, for :data:`LATENCY_S` seconds (at least
-   :data:`LATENCY_MIN_EVENTS`), the way a gateway writes them. Each assignment's
-   latency is its record timestamp minus ``ingested_at`` (the inbound record's
+   :data:`LATENCY_MIN_EVENTS`), the way a gateway writes them. Each decision's
+   (assignment or offer) latency is its record timestamp minus ``ingested_at`` (the inbound record's
    timestamp, set by this producer when it took the record): ``p50_ms`` and
    ``p99_ms``. Tickets that had to wait in a queue would measure the queue, not
-   deskroute; there are none with these capacities (``e2e_latency_queued`` says).
+   deskroute; there are none with these capacities.
 
 Clocks (all epoch seconds, ``time.time()`` in every process of one machine):
 
@@ -83,7 +86,12 @@ from bench.common import (
 )
 from schemas.codec import encode
 from schemas.config_file import load_config_file
-from schemas.events import AgentCapacityChanged, AgentPresenceChanged, WorkFinished
+from schemas.events import (
+    AgentCapacityChanged,
+    AgentPresenceChanged,
+    OfferAccepted,
+    WorkFinished,
+)
 from schemas.tenant_config import TenantConfig
 from streams import topics
 from streams.admin import create_topics, producer, publish_config, reader, wait_for_broker
@@ -96,7 +104,7 @@ DEFAULT_EVENTS = 10_000
 TENANT_FILE = ROOT / "examples" / "demo-tenant.yaml"
 #: Capacity per configured channel: far more than N, so nothing has to wait.
 BIG_CAPACITY = 1_000_000
-OUTCOME_TOPICS = (topics.ASSIGNED, topics.QUEUED, topics.UNROUTABLE)
+OUTCOME_TOPICS = (topics.ASSIGNED, topics.QUEUED, topics.UNROUTABLE, topics.OFFERS)
 #: The run fails when no new outcome arrives for this long.
 STALL_S = 60.0
 PROGRESS_S = 5.0
@@ -105,6 +113,8 @@ LATENCY_S = 10.0
 LATENCY_MIN_EVENTS = 2_000
 READY_TIMEOUT_S = 120.0
 PROFILE_FILE = LOG_DIR / "e2e-profile.txt"
+#: The agents' answers (accept, finish) are batched like a gateway's, not one per request.
+FINISHER_LINGER_MS = 5
 
 _LEVEL = re.compile(r"\[(WARNING|ERROR|CRITICAL)\]\s*(.*)|\"level\":\"(warning|error|critical)\"")
 _MESSAGE = re.compile(r"\"message\":\"([^\"]*)\"")
@@ -314,9 +324,10 @@ class Observer:
     repeated: int = 0
     deadlettered: int = 0
     finished: int = 0
+    accepted: int = 0
 
     async def start(self) -> None:
-        self.finisher = producer(self.settings)
+        self.finisher = producer(self.settings, linger_ms=FINISHER_LINGER_MS)
         await self.finisher.start()
         self.consumer = reader(self.settings)
         await self.consumer.start()
@@ -344,24 +355,41 @@ class Observer:
                 self.deadlettered += len(records)
                 new += len(records)
                 continue
-            kind = tp.topic.rsplit(".", 1)[-1]
             for r in records:
                 obj = orjson.loads(r.value) if r.value else {}
+                kind = tp.topic.rsplit(".", 1)[-1]
+                if tp.topic == topics.OFFERS:
+                    if obj.get("type") != "TicketOffered":
+                        continue  # missed or withdrawn offers: the ticket's fate comes later
+                    kind = "offered"
+                    await self.accept(obj)
+                elif kind == "assigned":
+                    await self.finish(obj)
                 ticket = str(obj.get("ticket_id"))
-                if ticket in self.first:
-                    self.repeated += 1
-                    self.notes.append(f"{ticket}: {_describe(tp.topic, r.offset, obj)} (repeat)")
+                seen = self.first.get(ticket)
+                if seen is not None:
+                    if not (seen.kind == "offered" and kind == "assigned"):
+                        self.repeated += 1
+                        self.notes.append(
+                            f"{ticket}: {_describe(tp.topic, r.offset, obj)} (repeat)"
+                        )
                     continue
                 latency = None
-                if kind == "assigned":
-                    await self.finish(obj)
-                    if not obj.get("waited_s"):
-                        latency = r.timestamp - float(obj.get("ingested_at", 0.0)) * 1000.0
+                if kind == "offered" or (kind == "assigned" and not obj.get("waited_s")):
+                    latency = r.timestamp - float(obj.get("ingested_at", 0.0)) * 1000.0
                 self.first[ticket] = Outcome(kind, r.timestamp, latency)
                 new += 1
-                if kind != "assigned":
+                if kind not in ("assigned", "offered"):
                     self.notes.append(f"{ticket}: {_describe(tp.topic, r.offset, obj)}")
         return new
+
+    async def accept(self, offered: dict[str, Any]) -> None:
+        """The first agent a chat or call rings takes it right away."""
+        assert self.finisher is not None
+        ticket, agent = str(offered["ticket_id"]), str(offered["agent_ids"][0])
+        taken = OfferAccepted(f"acc-{ticket}", TENANT, agent, ticket, time.time())
+        await self.finisher.send(topics.AGENT_EVENTS, encode(taken), key=TENANT_KEY)
+        self.accepted += 1
 
     async def finish(self, assigned: dict[str, Any]) -> None:
         """The agent closes the work right away (acknowledged later, not awaited here)."""
@@ -475,6 +503,8 @@ async def throughput(
         "e2e_unroutable": kinds["unroutable"],
         "e2e_repeated_outcomes": obs.repeated,
         "e2e_finished": obs.finished,
+        "e2e_offers_accepted": obs.accepted,
+        "e2e_offered": kinds["offered"],
         "e2e_deadlettered": obs.deadlettered,
     }
 

@@ -49,7 +49,7 @@ from streams import topics
 from streams.admin import create_topics, publish_config, wait_for_broker
 from streams.broker import free_port
 
-DEFAULT_EVENTS = 100_000
+DEFAULT_EVENTS = 60_000
 FIRST_SHARE = 0.1
 RETENTION_S = 10.0
 STALL_S = 120.0

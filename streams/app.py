@@ -239,7 +239,12 @@ def create_app(settings: Settings) -> DeskrouteApp:
     state.resend = resend
     state.committed_offsets = committed_offsets
     state.producer = lambda: direct_producer(app)
-    metrics.STATE_ROWS.set_function(lambda: float(state.rows() or "nan"))
+
+    def table_rows() -> float:
+        rows = state.rows()
+        return float("nan") if rows is None else float(rows)
+
+    metrics.STATE_ROWS.set_function(table_rows)
     retention = settings.dedupe_retention_s
 
     @app.task  # type: ignore[untyped-decorator]
