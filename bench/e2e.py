@@ -18,8 +18,10 @@ Two phases on the same worker, broker and run:
    social ticket and three per chat or call (``e2e_finished``,
    ``e2e_offers_accepted``), and an agent's open work stays as small as the
    tickets in flight.
-2. **Latency at half load.** New tickets are produced one by one, paced at half
-   of the ``e2e_eps`` just measured, for :data:`LATENCY_S` seconds (at least
+2. **Latency at half load.** Once the worker has caught up with every input
+   (every agent event applied: the agents' answers to the last decisions too;
+   ``e2e_drain_s`` is the catching up), new tickets are produced one by one,
+   paced at half of ``e2e_eps``, for :data:`LATENCY_S` seconds (at least
    :data:`LATENCY_MIN_EVENTS`), the way a gateway writes them. Each decision's
    (assignment or offer) latency is its record timestamp minus ``ingested_at`` (the inbound record's
    timestamp, set by this producer when it took the record): ``p50_ms`` and
@@ -28,9 +30,12 @@ Two phases on the same worker, broker and run:
 
 Clocks (all epoch seconds, ``time.time()`` in every process of one machine):
 
-* ``e2e_eps``: (N - 1) / (timestamp of the N-th first outcome - timestamp of the
-  first). Record timestamps are CreateTime, set by the worker's producer when it
-  takes the record, so the observer's own fetch delays do not count.
+* ``e2e_eps``: N / (time the worker had caught up with every input, the agents'
+  answers included - timestamp of the first decision): the rate it sustains.
+* ``e2e_decision_eps``: (N - 1) / (timestamp of the N-th first decision -
+  timestamp of the first), the agents' answers to them possibly still queued.
+  Record timestamps are CreateTime, set by the worker's producer when it takes
+  the record, so the observer's own fetch delays do not count.
 * ``e2e_wall_eps``: the same span on the observer's wall clock (when it received
   the first and the N-th outcome); informative.
 * ``e2e_startup_s``: from just before the worker process is spawned to the
@@ -110,7 +115,9 @@ STALL_S = 60.0
 PROGRESS_S = 5.0
 #: How long the latency phase produces, and the fewest tickets it times.
 LATENCY_S = 10.0
-LATENCY_MIN_EVENTS = 2_000
+LATENCY_MIN_EVENTS = 1_000
+#: Longest the worker may take to catch up after the throughput phase.
+DRAIN_TIMEOUT_S = 300.0
 READY_TIMEOUT_S = 120.0
 PROFILE_FILE = LOG_DIR / "e2e-profile.txt"
 #: The agents' answers (accept, finish) are batched like a gateway's, not one per request.
@@ -490,7 +497,7 @@ async def throughput(
         f"timestamps); cores busy: worker {cores[0]}, broker {cores[1]}, observer {cores[2]}"
     )
     return {
-        "e2e_eps": eps,
+        "e2e_decision_eps": eps,
         "e2e_wall_eps": rate(len(stamps) - 1, wall_span),
         "e2e_eps_first_half": rate(half, mid - first),
         "e2e_eps_second_half": rate(len(stamps) - 1 - half, last - mid),
@@ -540,6 +547,43 @@ async def paced_send(
     return len(events) / took if took > 0 else 0.0
 
 
+def _sum(text: str, name: str, **labels: str) -> float:
+    """Sum of the samples of ``name`` in a scrape whose labels include ``labels``."""
+    total = 0.0
+    for line in text.splitlines():
+        head, _, value = line.rpartition(" ")
+        if head != name and not head.startswith(name + "{"):
+            continue
+        if all(f'{k}="{v}"' in head for k, v in labels.items()):
+            total += float(value)
+    return total
+
+
+async def drain(worker: WorkerProcess, obs: Observer, setup_events: int) -> dict[str, float]:
+    """Wait until the worker has applied every agent event sent so far (the agents'
+    answers to the last decisions included): the rate over that whole span is
+    what it sustains."""
+    started = time.monotonic()
+    while True:
+        if time.monotonic() - started > DRAIN_TIMEOUT_S:
+            raise TimeoutError(f"worker still behind after {DRAIN_TIMEOUT_S:.0f}s")
+        await obs.poll()  # keeps answering offers and assignments
+        status, text = await asyncio.to_thread(worker.get, "/metrics")
+        if status == 200 and isinstance(text, str):
+            applied = _sum(text, "deskroute_agent_events_total") + _sum(
+                text, "deskroute_duplicate_events_total", stage="agent_events"
+            )
+            if applied >= setup_events + obs.finished + obs.accepted:
+                break
+        await asyncio.sleep(0.2)
+    first = min(o.timestamp_ms for o in obs.of("bench-")) / 1000
+    n = len(obs.of("bench-"))
+    sustained = rate(n, time.time() - first)
+    took = time.monotonic() - started
+    say(f"e2e: caught up {took:.1f}s after the last decision: {sustained:.0f}/s sustained")
+    return {"e2e_eps": sustained, "e2e_drain_s": round(took, 1)}
+
+
 async def latency(
     settings: Settings, obs: Observer, worker: WorkerProcess, broker_pid: int, eps: float
 ) -> dict[str, float]:
@@ -581,6 +625,7 @@ async def _run(
         startup = await worker.wait_agents_online(config, "e2e")
         result: dict[str, float] = {"e2e_startup_s": round(startup, 3)}
         result.update(await throughput(settings, obs, worker, broker_pid, n))
+        result.update(await drain(worker, obs, 2 * len(config.agents)))
         result.update(await latency(settings, obs, worker, broker_pid, result["e2e_eps"]))
         result["e2e_worker_rss_mb"] = round(worker.rss_bytes() / 2**20, 1)
         return result

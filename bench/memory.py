@@ -18,7 +18,7 @@ The mix is cheap per event but touches every kind of state the long run grows:
 Both go through the whole pipeline (rule stage, relay, assignment stage, marker
 rows, outcome records). Every input is written before the worker starts, in
 ordinary batches, on a fresh broker; the worker's progress is read from its
-``deskroute_stage_seconds_count{stage="assignment"}`` and its RSS from
+``deskroute_stage_processing_seconds_count{stage="assignment"}`` and its RSS from
 ``/proc``. ``rss_growth`` = RSS at the end / RSS after :data:`FIRST_SHARE` of the
 events - 1. ``BENCH_RSS_EVENTS`` sets the number of events (default
 :data:`DEFAULT_EVENTS`; 1,000,000 for the issue's 100 k -> 1 M figure).
@@ -104,7 +104,7 @@ async def _measure(worker: WorkerProcess, n: int) -> dict[str, float]:
             raise RuntimeError(f"worker exited with code {code}; see {worker.log_path}")
         status, text = await asyncio.to_thread(worker.get, "/metrics")
         if status == 200 and isinstance(text, str):
-            done = _metric(text, 'deskroute_stage_seconds_count{stage="assignment"}')
+            done = _metric(text, 'deskroute_stage_processing_seconds_count{stage="assignment"}')
             rows = _metric(text, "deskroute_state_rows")
         if done != last:
             last, last_change = done, time.monotonic()
