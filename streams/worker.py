@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import shutil
 from pathlib import Path
 
 import faust
 
+from streams.admin import wait_for_broker
 from streams.app import create_app
 from streams.logs import setup_logging
 from streams.settings import Settings
@@ -48,6 +50,13 @@ def run_worker(settings: Settings, *, tied_to_parent: bool = False) -> None:
         die_with_parent()
     setup_logging(settings.log_level)
     settings.data_path.mkdir(parents=True, exist_ok=True)
+    # Faust gives up (and the process exits) if its first connection fails; a worker
+    # started while the brokers are unreachable waits for them instead.
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(wait_for_broker(settings, timeout=None))
+    finally:
+        loop.close()
     app = create_app(settings)
     local = not settings.store.startswith("memory:")
     tabledir = Path(app.conf.tabledir)
