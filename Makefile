@@ -54,6 +54,10 @@ observe: ## Prometheus on 127.0.0.1:9090 scraping the running demo (make run in 
 bench: $(VENV)/.installed ## Benchmarks; ends with one line of JSON holding every figure.
 	$(BIN)/python -m bench.run
 
+.PHONY: soak
+soak: $(VENV)/.installed ## One worker under steady traffic for SOAK_SECONDS (300) at SOAK_RATE (100/s): RSS samples, growth as JSON.
+	$(BIN)/python -m bench.soak
+
 .PHONY: clean
 clean: ## Remove run state (.deskroute) and caches; keeps .venv.
 	rm -rf .deskroute .pytest_cache .mypy_cache .ruff_cache .hypothesis
