@@ -202,9 +202,12 @@ def on_ticket_routed(
     reason = ev.reason
     if not reason and ev.department not in config.departments:
         reason = f"department {ev.department!r} is not in config version {config.version}"
-    base = TicketState(
+    pull = not reason and (
+        ev.leave_unassigned or ev.channel in config.departments[ev.department].pull
+    )
+    ticket = TicketState(
         ev.ticket_id,
-        "queued",
+        "unroutable" if reason else "queued",
         ev.department,
         ev.channel,
         ev.priority,
@@ -215,14 +218,12 @@ def on_ticket_routed(
         tags=tuple(ev.tags),
         skills=dict(ev.skills),
         optional_skills=dict(ev.optional_skills),
+        pull=pull,
     )
+    tx.put_ticket(ticket)
     if reason:
-        tx.put_ticket(dataclasses.replace(base, status="unroutable"))
         tx.out.emitted.append(TicketUnroutable(ev.ticket_id, ev.tenant, ev.channel, reason, now))
         return tx.out
-    pull = ev.leave_unassigned or ev.channel in config.departments[ev.department].pull
-    ticket = dataclasses.replace(base, pull=pull)
-    tx.put_ticket(ticket)
     if pull:
         _enqueue(tx, ticket, now)
         position = len(tx.department(ev.department).pulls.get(ev.channel, ()))
@@ -845,34 +846,58 @@ def _place(
         )
         return
     tx.put_department(dept_id, dept)
-    agent = tx.agent(chosen.agent_id)
+    _hand_over(tx, ticket, chosen.agent_id, strategy, explanation, now)
+
+
+def _hand_over(
+    tx: _Tx,
+    ticket: TicketState,
+    agent_id: str,
+    strategy: str,
+    explanation: dict[str, Any],
+    now: float,
+) -> None:
+    """The agent now holds the ticket as open work (an offer they held becomes it):
+    the one way work is assigned, directly, by an accepted offer or by a pull."""
+    channel = ticket.channel
+    agent = tx.agent(agent_id)
+    offers = agent.offers
+    held = offers.get(channel, ())
+    if ticket.ticket_id in held:
+        offers = {**offers, channel: tuple(t for t in held if t != ticket.ticket_id)}
     tx.put_agent(
         dataclasses.replace(
             agent,
+            offers=offers,
             open_work={
                 **agent.open_work,
-                channel: (*agent.open_work.get(channel, ()), entry.ticket_id),
+                channel: (*agent.open_work.get(channel, ()), ticket.ticket_id),
             },
             last_assigned_at=now,
         )
     )
     tx.put_ticket(
         dataclasses.replace(
-            ticket, status="assigned", agent_id=chosen.agent_id, strategy=strategy, updated_at=now
+            ticket,
+            status="assigned",
+            agent_id=agent_id,
+            strategy=strategy,
+            offered_to=(),
+            updated_at=now,
         )
     )
     tx.out.emitted.append(
         TicketAssigned(
-            entry.ticket_id,
+            ticket.ticket_id,
             tx.tenant,
-            dept_id,
+            ticket.department,
             channel,  # type: ignore[arg-type]
-            chosen.agent_id,
+            agent_id,
             strategy,
             explanation,
-            entry.ingested_at,
+            ticket.ingested_at,
             now,
-            max(0.0, now - entry.enqueued_at),
+            max(0.0, now - ticket.enqueued_at),
         )
     )
 
@@ -951,49 +976,17 @@ def _accept(tx: _Tx, ev: OfferAccepted, now: float) -> tuple[str, ...]:
                 now,
             )
         )
-    agent = tx.agent(ev.agent_id)
-    tx.put_agent(
-        dataclasses.replace(
-            agent,
-            offers={
-                **agent.offers,
-                channel: tuple(t for t in agent.offers.get(channel, ()) if t != ticket.ticket_id),
-            },
-            open_work={
-                **agent.open_work,
-                channel: (*agent.open_work.get(channel, ()), ticket.ticket_id),
-            },
-            last_assigned_at=now,
-        )
-    )
     _forget_offer(tx, ticket)
-    tx.put_ticket(
-        dataclasses.replace(
-            ticket, status="assigned", agent_id=ev.agent_id, offered_to=(), updated_at=now
-        )
-    )
-    tx.out.emitted.append(
-        TicketAssigned(
-            ticket.ticket_id,
-            tx.tenant,
-            ticket.department,
-            channel,  # type: ignore[arg-type]
-            ev.agent_id,
-            ticket.strategy,
-            {
-                "config_version": tx.config.version,
-                "offer": {
-                    "offered_to": list(ticket.offered_to[:EXPLAIN_LIMIT]),
-                    "ringing_count": len(ticket.offered_to),
-                    "accepted_after_s": round(max(0.0, now - ticket.offered_at), 3),
-                    "missed_by": list(ticket.missed_by[:EXPLAIN_LIMIT]),
-                },
-            },
-            ticket.ingested_at,
-            now,
-            max(0.0, now - ticket.enqueued_at),
-        )
-    )
+    explanation = {
+        "config_version": tx.config.version,
+        "offer": {
+            "offered_to": list(ticket.offered_to[:EXPLAIN_LIMIT]),
+            "ringing_count": len(ticket.offered_to),
+            "accepted_after_s": round(max(0.0, now - ticket.offered_at), 3),
+            "missed_by": list(ticket.missed_by[:EXPLAIN_LIMIT]),
+        },
+    }
+    _hand_over(tx, ticket, ev.agent_id, ticket.strategy, explanation, now)
     _drain_for_agents(tx, others, channel, now)
     return ()
 
@@ -1151,36 +1144,8 @@ def _take(tx: _Tx, ev: TicketTaken, now: float) -> None:
         tx.out.noop = "cannot take: not in the ticket's department"
         return
     _dequeue(tx, ticket)
-    agent = tx.agent(ev.agent_id)
-    tx.put_agent(
-        dataclasses.replace(
-            agent,
-            open_work={
-                **agent.open_work,
-                ticket.channel: (*agent.open_work.get(ticket.channel, ()), ticket.ticket_id),
-            },
-            last_assigned_at=now,
-        )
-    )
-    tx.put_ticket(
-        dataclasses.replace(
-            ticket, status="assigned", agent_id=ev.agent_id, strategy="pull", updated_at=now
-        )
-    )
-    tx.out.emitted.append(
-        TicketAssigned(
-            ticket.ticket_id,
-            tx.tenant,
-            ticket.department,
-            ticket.channel,  # type: ignore[arg-type]
-            ev.agent_id,
-            "pull",
-            {"config_version": tx.config.version, "score": "taken by the agent"},
-            ticket.ingested_at,
-            now,
-            max(0.0, now - ticket.enqueued_at),
-        )
-    )
+    explanation = {"config_version": tx.config.version, "score": "taken by the agent"}
+    _hand_over(tx, ticket, ev.agent_id, "pull", explanation, now)
 
 
 # -- waiting too long ---------------------------------------------------------------

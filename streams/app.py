@@ -169,6 +169,10 @@ def create_app(settings: Settings) -> DeskrouteApp:
             p = home_partition[tenant] = partition_for(tenant.encode(), n)
         return p
 
+    def owned_partitions() -> set[int]:
+        """Partitions of the assignment stage's input (hence of tenants) this worker holds."""
+        return {tp.partition for tp in app.consumer.assignment() if tp.topic == topics.ROUTED}
+
     def dead_letter(msg: Any, reason: str, detail: str) -> tuple[str, bytes | None, bytes]:
         metrics.DEADLETTERED.labels(reason).inc()
         headers = {
@@ -276,7 +280,7 @@ def create_app(settings: Settings) -> DeskrouteApp:
         holds; a tick sent by a worker that just lost its partition is harmless
         (the new owner applies it like any other: time is monotonic per partition).
         """
-        owned = {tp.partition for tp in app.consumer.assignment() if tp.topic == topics.ROUTED}
+        owned = owned_partitions()
         if not owned:
             return
         now = time.time()
@@ -439,7 +443,7 @@ def create_app(settings: Settings) -> DeskrouteApp:
 
     def held_tenants() -> list[tuple[str, Any]]:
         """(tenant, config) of the tenants whose partition this worker holds."""
-        owned = {tp.partition for tp in app.consumer.assignment() if tp.topic == topics.ROUTED}
+        owned = owned_partitions()
         return [(t, cfg) for t, cfg in list(store.configs.items()) if home(t) in owned]
 
     def snapshot(now: float) -> list[tuple[Any, ...]]:
@@ -498,9 +502,7 @@ def create_app(settings: Settings) -> DeskrouteApp:
         cfg = store.get(tenant)
         if cfg is None:
             return web.json({"error": f"unknown tenant {tenant!r}"}, status=404)
-        if home(tenant) not in {
-            tp.partition for tp in app.consumer.assignment() if tp.topic == topics.ROUTED
-        }:
+        if home(tenant) not in owned_partitions():
             return web.json({"error": f"tenant {tenant!r} is served by another worker"}, status=421)
         agents = {}
         for agent_id in cfg.agents:
