@@ -2,16 +2,18 @@
 
 The raw body is kept (base64) with the request headers that explain it, so an
 operator can fix the adapter and replay; credentials are never copied. Bodies too
-large for one Kafka record are cut and say so, rather than being retried forever.
+large to keep whole are cut (:mod:`schemas.dead_letters`) and say so, rather than
+being retried forever.
 """
 
 from __future__ import annotations
 
-import base64
 import time
 from collections.abc import Mapping
 
 from adapters import Rejected
+from schemas.dead_letters import KEEP_BYTES
+from schemas.dead_letters import dead_letter as _dead_letter
 from schemas.events import EventDeadLettered
 
 #: Request headers worth keeping with a dead letter (never Authorization).
@@ -25,8 +27,6 @@ KEPT_HEADERS = (
     "x-twilio-signature",
     "i-twilio-idempotency-token",
 )
-#: Largest original body kept whole; base64 and the envelope must fit under 1 MiB.
-MAX_ORIGINAL_BYTES = 700_000
 
 
 def dead_letter(
@@ -35,18 +35,16 @@ def dead_letter(
     kept = {k: headers[k][:500] for k in KEPT_HEADERS if k in headers}
     kept["x-deskroute-route"] = route
     kept["x-deskroute-tenant"] = tenant
-    original = body
-    if len(body) > MAX_ORIGINAL_BYTES:
-        original = body[:MAX_ORIGINAL_BYTES]
+    if len(body) > KEEP_BYTES:
         kept["x-deskroute-original-bytes"] = str(len(body))
-    return EventDeadLettered(
+    return _dead_letter(
         # Never stored on a topic: the record names the gateway route it came to.
         topic=f"gateway:{route}",
         partition=-1,
         offset=-1,
         reason=rejected.reason,
-        detail=rejected.detail[:1000],
-        original_b64=base64.b64encode(original).decode("ascii"),
+        detail=rejected.detail,
+        original=body,
         headers=kept,
         occurred_at=time.time(),
     )

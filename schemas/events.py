@@ -377,7 +377,10 @@ class TicketUnroutable:
 
 @dataclass(frozen=True, slots=True)
 class EventDeadLettered:
-    """Input that could not be accepted, kept whole so that nothing is lost."""
+    """Input that could not be accepted, kept so that nothing is lost: whole up to
+    :data:`schemas.dead_letters.KEEP_BYTES`, else its first bytes, with the size and
+    SHA-256 of the whole to find the original by (a dead letter must itself fit
+    in a record and be readable)."""
 
     TYPE: ClassVar[str] = "EventDeadLettered"
     VERSION: ClassVar[int] = 1
@@ -390,3 +393,6 @@ class EventDeadLettered:
     original_b64: str
     headers: dict[str, str]
     occurred_at: float
+    #: Size of the whole original; more than ``original_b64`` holds when it was cut.
+    original_bytes: int = -1
+    original_sha256: str = ""

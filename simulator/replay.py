@@ -12,6 +12,7 @@ be applied is counted and reported with its number, never stops the replay.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,8 +128,10 @@ def replay(
     )
 
     def on_inbound(item: Inbound, now: float) -> None:
+        # Log time is all the replay knows: the worker's check of record times
+        # against its wall clock has nothing to compare with here.
         routed = route_record(
-            item.raw, "", lambda t: config if t == config.tenant else None, now, now
+            item.raw, "", lambda t: config if t == config.tenant else None, now, now, math.inf
         )
         if isinstance(routed, Rejected):
             reader.rejected.append(f"{reader.path}:{item.line}: {routed.reason}: {routed.detail}")

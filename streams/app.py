@@ -36,7 +36,8 @@ from agents_state import (
 )
 from agents_state.transitions import Readable, Transition
 from schemas.codec import DecodeError, decode_as, encode
-from schemas.events import ClockTicked, EventDeadLettered
+from schemas.dead_letters import dead_letter as dead_letter_of
+from schemas.events import ClockTicked
 from streams import metrics, topics
 from streams.admin import reader
 from streams.assignment import OUTPUT_TOPIC, AssignmentInput, count_outcome, run_core
@@ -46,6 +47,7 @@ from streams.kafka import Transport, direct_producer
 from streams.rule_stage import Rejected, route_record
 from streams.security import client_kwargs, faust_credentials
 from streams.settings import Settings, parse_sla
+from streams.skew import future_timestamp
 from streams.state_table import (
     AGENT,
     DEPARTMENT,
@@ -106,6 +108,8 @@ def create_app(settings: Settings) -> DeskrouteApp:
         broker_rebalance_timeout=settings.rebalance_timeout_s,
         broker_request_timeout=max(40.0, settings.session_timeout_s + 1),
         producer_max_batch_size=settings.producer_max_batch_bytes,
+        # The relay forwards agent events up to max_record_bytes as they are.
+        producer_max_request_size=settings.max_record_bytes + 16384,
         producer_linger_ms=settings.producer_linger_ms,
         table_standby_replicas=0,
         key_serializer="raw",
@@ -181,13 +185,13 @@ def create_app(settings: Settings) -> DeskrouteApp:
             )
             for k, v in (msg.headers or [])
         }
-        record = EventDeadLettered(
+        record = dead_letter_of(
             topic=msg.topic,
             partition=msg.partition,
             offset=msg.offset,
             reason=reason,
-            detail=detail[:1000],
-            original_b64=base64.b64encode(msg.value or b"").decode("ascii"),
+            detail=detail,
+            original=msg.value or b"",
             headers=headers,
             occurred_at=time.time(),
         )
@@ -243,6 +247,7 @@ def create_app(settings: Settings) -> DeskrouteApp:
     state.resend = resend
     state.committed_offsets = committed_offsets
     state.producer = lambda: direct_producer(app)
+    state.partition_of = home
 
     def table_rows() -> float:
         rows = state.rows()
@@ -292,6 +297,8 @@ def create_app(settings: Settings) -> DeskrouteApp:
                 )
                 metrics.CLOCK_TICKS.inc()
 
+    skew = settings.max_clock_skew_s
+
     @app.agent(inbound)
     async def rule_stage(stream: Any) -> None:
         await store.ready.wait()
@@ -307,7 +314,7 @@ def create_app(settings: Settings) -> DeskrouteApp:
                 topic, key, record = dead_letter(msg, "oversize", f"{len(value)} bytes > {limit}")
                 await send(topic, record, key=key)
                 continue
-            result = route_record(value, msg.topic, store.get, msg.timestamp, time.time())
+            result = route_record(value, msg.topic, store.get, msg.timestamp, time.time(), skew)
             if isinstance(result, Rejected):
                 topic, key, record = dead_letter(msg, result.reason, result.detail)
                 await send(topic, record, key=key)
@@ -327,10 +334,24 @@ def create_app(settings: Settings) -> DeskrouteApp:
 
     @app.agent(agent_events)
     async def agent_event_relay(stream: Any) -> None:
-        """Forward agent events, undecoded, to the partition of the same number."""
+        """Forward agent events, undecoded, to the partition of the same number.
+
+        Records the assignment stage must refuse anyway and that could not even be
+        forwarded (too large for the producer) are dead-lettered here."""
         send = direct_producer(app).send
+        limit = settings.max_record_bytes
         async for event in stream.events():
             msg = event.message
+            size = len(msg.value or b"")
+            if size > limit:
+                topic, key, record = dead_letter(msg, "oversize", f"{size} bytes > {limit}")
+                await send(topic, record, key=key)
+                continue
+            ahead = future_timestamp(msg.timestamp, None, time.time(), skew)
+            if ahead:
+                topic, key, record = dead_letter(msg, "future_timestamp", ahead)
+                await send(topic, record, key=key)
+                continue
             await send(
                 topics.ROUTED,
                 msg.value,
@@ -343,13 +364,23 @@ def create_app(settings: Settings) -> DeskrouteApp:
 
     Outputs = list[tuple[str, bytes | None, bytes]]
 
-    def decide(msg: Any, now: float) -> tuple[Outputs, Transition | None, Any]:
+    def decide(msg: Any, now: float, wall: float) -> tuple[Outputs, Transition | None, Any]:
         """Decode one assignment-stage record and run the core: (outputs, rows to
         write, the decoded event or None)."""
+        value = msg.value or b""
+        if len(value) > settings.max_record_bytes:
+            detail = f"{len(value)} bytes > {settings.max_record_bytes}"
+            return [dead_letter(msg, "oversize", detail)], None, None
+        ahead = future_timestamp(msg.timestamp, None, wall, skew)
+        if ahead:
+            return [dead_letter(msg, "future_timestamp", ahead)], None, None
         try:
-            ev: Any = decode_as(AssignmentInput, msg.value or b"")  # type: ignore[arg-type]
+            ev: Any = decode_as(AssignmentInput, value)  # type: ignore[arg-type]
         except DecodeError as exc:
             return [dead_letter(msg, exc.reason, exc.detail)], None, None
+        ahead = future_timestamp(msg.timestamp, ev, wall, skew)
+        if ahead:
+            return [dead_letter(msg, "future_timestamp", ahead)], None, ev
         config = store.get(ev.tenant)
         if config is None:
             return (
@@ -420,8 +451,10 @@ def create_app(settings: Settings) -> DeskrouteApp:
                 # Read again after a restart; its rows and outputs are already recorded.
                 metrics.REPLAYED.inc()
                 continue
-            now = marker.now(msg.timestamp)
-            outputs, t, ev = decide(msg, now)
+            wall = time.time()
+            # A record stamped too far ahead is refused (decide) and leaves the clock.
+            now = marker.now(msg.timestamp) if msg.timestamp <= wall + skew else marker.clock
+            outputs, t, ev = decide(msg, now, wall)
             for topic, key, value in outputs:
                 await send(topic, value, key=key)
             rows: list[tuple[str, Any]] = []

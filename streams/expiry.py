@@ -115,6 +115,10 @@ class Expiries:
             index = self._by_tenant[tenant] = ExpiryIndex()
         index.note(key, at)
 
+    def drop(self, tenant: str) -> None:
+        """Forget a tenant whose rows left this worker (its partition was revoked)."""
+        self._by_tenant.pop(tenant, None)
+
     def due(self, tenant: str, cutoff: float) -> list[str]:
         index = self._by_tenant.get(tenant)
         return index.due(cutoff) if index is not None else []

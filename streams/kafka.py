@@ -15,7 +15,14 @@
    commit) was left past the dropped records, which were never processed. Such
    partitions are sought to their beginning instead: at-least-once, and every
    stage is idempotent.
-4. Faust hands each fetched record to the streams through ``Service.wait_first``
+4. Faust's seek to the committed offsets (after every rebalance) moves the fetch
+   position first and its record of what was read only afterwards. Records
+   fetched in between, from the new position, were dropped as already read, and
+   the position then lay past them: after a restart, the inbound records between
+   the committed offset and the first fetch were never routed. Here a batch
+   fetched while a seek was under way (or before one) is not handed over, and the
+   loop seeks to the committed offsets again before fetching on.
+5. Faust hands each fetched record to the streams through ``Service.wait_first``
    (two tasks and an ``asyncio.wait`` per record) so that a flow suspended by a
    rebalance interrupts a blocked hand-over. While the flow is not suspended the
    record is handed over directly; that is most of the per-record cost of a stock
@@ -39,6 +46,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
 from streams import topics
+from streams.metrics import SEEKS_REPEATED
 
 #: Topics the stages consume (changelogs are positioned by table recovery).
 CONSUMED = frozenset({*topics.INBOUND.values(), topics.ROUTED, topics.AGENT_EVENTS})
@@ -63,8 +71,22 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 
 
 class _Consumer(faust_aiokafka.Consumer):
+    #: Seeks to the committed offsets under way, and how many have finished.
+    _seeking = 0
+    _seeks = 0
+    #: A fetched batch was set aside because a seek overlapped it.
+    _reseek = False
+
     def _new_consumer_thread(self) -> _ConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def perform_seek(self) -> None:
+        self._seeking += 1
+        try:
+            await super().perform_seek()
+        finally:
+            self._seeking -= 1
+            self._seeks += 1
 
     async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover
         """Faust's loop of fetched records into the streams (see point 4 above)."""
@@ -82,10 +104,20 @@ class _Consumer(faust_aiokafka.Consumer):
         try:
             while not (consumer_should_stop() or fetcher_should_stop()):
                 self.diag.set_flag(CONSUMER_FETCHING)
+                if self._reseek and not self._seeking:
+                    # Records set aside lie between the committed offsets and the
+                    # fetch position: read them again (see point 4 above).
+                    self._reseek = False
+                    SEEKS_REPEATED.inc()
+                    await self.perform_seek()
+                seeks = self._seeks
                 ait = cast(AsyncIterator[Any], getmany(timeout=1.0))
                 await self.sleep(0)
                 if not self.should_stop:
                     async for tp, message in ait:
+                        if self._seeking or self._seeks != seeks:
+                            self._reseek = True
+                            break
                         num_since_yield += 1
                         if num_since_yield > yield_every:
                             await asyncio.sleep(0)
@@ -103,6 +135,11 @@ class _Consumer(faust_aiokafka.Consumer):
                                 await self.wait_first(callback(message), self.suspend_flow.wait())
                             else:
                                 await callback(message)
+                            if self._seeking or self._seeks != seeks:
+                                # Handed over across a seek: whatever follows it
+                                # in this batch is stale.
+                                self._reseek = True
+                                break
                             set_read_offset(tp, offset)
                     self.diag.unset_flag(CONSUMER_FETCHING)
         except self.consumer_stopped_errors:

@@ -243,6 +243,16 @@ CHANGELOG_TAIL_RECORDS = Counter(
     "Changelog records recovered past the end offset the broker reported.",
     registry=REGISTRY,
 )
+STATE_ROWS_DROPPED = Counter(
+    "deskroute_state_rows_dropped_total",
+    "State rows forgotten because their partition moved to another worker.",
+    registry=REGISTRY,
+)
+SEEKS_REPEATED = Counter(
+    "deskroute_consumer_seeks_repeated_total",
+    "Seeks to the committed offsets repeated because records were fetched while one ran.",
+    registry=REGISTRY,
+)
 STATE_ROWS_EXPIRED = Counter(
     "deskroute_state_rows_expired_total",
     "State rows deleted after the dedupe retention window, by kind (ticket, seen).",

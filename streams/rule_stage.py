@@ -10,6 +10,7 @@ from schemas.codec import DecodeError, decode_as
 from schemas.events import InboundReceived, TicketRouted
 from schemas.tenant_config import TenantConfig
 from streams import topics
+from streams.skew import future_timestamp
 
 _CHANNEL_OF_TOPIC = {t: c for c, t in topics.INBOUND.items()}
 
@@ -26,12 +27,22 @@ def route_record(
     config_for: Callable[[str], TenantConfig | None],
     ingested_at: float,
     now: float,
+    max_skew: float = 300.0,
 ) -> TicketRouted | Rejected:
-    """Decode one inbound record and choose its department, or say why it is refused."""
+    """Decode one inbound record and choose its department, or say why it is refused.
+
+    ``ingested_at`` is the record's Kafka timestamp; it and the event's own time
+    may be at most ``max_skew`` seconds ahead of ``now`` (:mod:`streams.skew`)."""
+    ahead = future_timestamp(ingested_at, None, now, max_skew)
+    if ahead:
+        return Rejected("future_timestamp", ahead)
     try:
         event = decode_as(InboundReceived, raw)
     except DecodeError as exc:
         return Rejected(exc.reason, exc.detail)
+    ahead = future_timestamp(ingested_at, event, now, max_skew)
+    if ahead:
+        return Rejected("future_timestamp", ahead)
     expected = _CHANNEL_OF_TOPIC.get(topic)
     if expected is not None and event.channel != expected:
         return Rejected("wrong_channel", f"channel {event.channel!r} on topic {topic}")

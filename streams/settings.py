@@ -79,6 +79,11 @@ class Settings:
     dedupe_retention_s: float = 86400.0
     #: Inbound records larger than this are dead-lettered unread.
     max_record_bytes: int = 1 << 20
+    #: How far ahead of this worker's clock a record's timestamp (Kafka's, or the
+    #: event's own time) may be. The assignment stage's clock never runs backwards,
+    #: so one record stamped a day ahead would freeze waits and timeouts of its
+    #: whole partition for a day; such records are dead-lettered (``future_timestamp``).
+    max_clock_skew_s: float = 300.0
     #: The ingest gateway (``deskroute ingest``): where it listens.
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 6067
@@ -142,6 +147,10 @@ class Settings:
         if self.dedupe_retention_s <= 0:
             raise SettingsError(
                 f"DESKROUTE_DEDUPE_RETENTION_S: {self.dedupe_retention_s} must be positive"
+            )
+        if self.max_clock_skew_s <= 0:
+            raise SettingsError(
+                f"DESKROUTE_MAX_CLOCK_SKEW_S: {self.max_clock_skew_s} must be positive"
             )
         if not 0 < self.web_port < 65536:
             raise SettingsError(f"DESKROUTE_WEB_PORT: {self.web_port} is not a port")

@@ -10,7 +10,12 @@ where records keep their order. Each event's rows are followed by a *marker* row
 (one per partition) that records the source offsets applied so far and the
 output records the event produced. Recovery applies rows only up to the latest
 marker; rows after it belong to an event that did not finish and are dropped
-(and an abort marker is written so that a later recovery drops them too). The
+(and an abort marker is written so that a later recovery drops them too). A
+partition this worker keeps through a rebalance is not recovered again: its rows
+in memory are the newest (an event in flight when the rebalance began finishes
+normally), and re-reading its changelog would only replay older rows over them
+and, stopping at an end offset that the embedded broker reports short, regress
+them. Rows of partitions taken away are dropped from memory. The
 source offsets in the marker let the stage skip events already applied, and the
 outputs in the markers after the last committed consumer offset are sent again,
 so an output lost in the crash is never lost for good (consumers may see a
@@ -187,7 +192,12 @@ class AtomicTable(faust.Table[str, Any]):
         self._outbox: dict[int, deque[Marker]] = {}
         self.resend: Callable[[list[tuple[str, str, str]]], Awaitable[None]] | None = None
         self._read_to: dict[int, int] = {}
+        #: Partitions whose rows this worker holds (recovered or kept).
         self._held: set[int] = set()
+        #: Partitions held before and after the current rebalance: not recovered.
+        self._kept: frozenset[int] = frozenset()
+        #: The partition a row key's tenant lives on (set by the app).
+        self.partition_of: Callable[[str], int] | None = None
         #: Reads a changelog partition from an offset to its true end: (offset, key, value).
         self.read_tail: (
             Callable[[int, int], Awaitable[list[tuple[int, bytes, bytes | None]]]] | None
@@ -254,10 +264,65 @@ class AtomicTable(faust.Table[str, Any]):
                 out.append(key)
         return out
 
+    async def on_rebalance(
+        self,
+        assigned: set[TP],
+        revoked: set[TP],
+        newly_assigned: set[TP],
+        generation_id: int = 0,
+    ) -> None:
+        topic = self.changelog_topic.get_topic_name()
+        now = {tp.partition for tp in assigned if tp.topic == topic}
+        gone = self._held - now
+        self._kept = frozenset(self._held & now)
+        self._held = set(self._kept)
+        if gone:
+            self._drop_rows(gone)
+        log.info(
+            "state partitions through a rebalance",
+            extra={"kept": sorted(self._kept), "dropped": sorted(gone), "assigned": sorted(now)},
+        )
+        await super().on_rebalance(assigned, revoked, newly_assigned, generation_id)
+
+    def _drop_rows(self, partitions: set[int]) -> None:
+        """Forget the rows of partitions another worker now owns: the changelog has
+        them, and a later assignment recovers them from there afresh."""
+        raw = getattr(self.data, "data", None)
+        if not isinstance(raw, dict) or self.partition_of is None:
+            return
+        partition_of = self.partition_of
+        tenants: dict[str, bool] = {}
+        doomed: list[str] = []
+        for key in raw:
+            kind, _, rest = key.partition(SEP)
+            if kind == MARKER:
+                if int(rest) in partitions:
+                    doomed.append(key)
+                continue
+            tenant = rest.split(SEP, 1)[0]
+            gone = tenants.get(tenant)
+            if gone is None:
+                gone = tenants[tenant] = partition_of(tenant) in partitions
+            if gone:
+                doomed.append(key)
+        for key in doomed:
+            del raw[key]
+        for tenant, gone in tenants.items():
+            if gone:
+                self.expiries.drop(tenant)
+        for partition in partitions:
+            self._pending.pop(partition, None)
+            self._outbox.pop(partition, None)
+            self._read_to.pop(partition, None)
+        metrics.STATE_ROWS_DROPPED.inc(len(doomed))
+
     def apply_changelog_batch(self, batch: Iterable[EventT[Any]]) -> None:
         ready: list[EventT[Any]] = []
+        kept = self._kept
         for event in batch:
             partition = event.message.partition
+            if partition in kept:
+                continue
             self._read_to[partition] = max(self._read_to.get(partition, -1), event.message.offset)
             pending = self._pending.setdefault(partition, [])
             value = event.value
@@ -303,7 +368,7 @@ class AtomicTable(faust.Table[str, Any]):
         if self.read_tail is None:
             return
         key_codec, value_codec = codecs.get_codec("dr_state_key"), codecs.get_codec("dr_state")
-        for partition in sorted(partitions - self._held):
+        for partition in sorted(partitions - self._kept):
             start = self._read_to.get(partition, -1) + 1
             rows = await self.read_tail(partition, start)
             if rows:
@@ -325,6 +390,7 @@ class AtomicTable(faust.Table[str, Any]):
     async def _close_recovery(self, partitions: set[int]) -> None:
         await self._read_tails(partitions)
         self._held = set(partitions)
+        self._kept = frozenset()
         for partition, pending in self._pending.items():
             if pending and partition in partitions:
                 last = self.data.get(marker_key(partition)) or Marker()

@@ -555,12 +555,19 @@ def decisions(outputs: Outputs, sent: Sent) -> tuple[dict[str, dict[str, Any]], 
     A ticket may be queued, offered and missed several times before its outcome;
     only its final outcome (assigned, unroutable, dead-lettered) must be unique,
     and an offer made at one clock time must ring for the same agents however
-    often it is written (a replay after a crash decides the same)."""
+    often it is written (a replay after a crash decides the same). The one
+    exception is a new offer at the same clock after the agents of the first one
+    missed it (an agent event stamped no later than the offer, e.g. going
+    offline): its OfferMissed records come first on the same partition."""
     by_ticket: dict[str, dict[str, Any]] = defaultdict(dict)
-    offers: dict[tuple[str, float], tuple[str, ...]] = {}
+    offers: dict[tuple[str, float], list[tuple[str, ...]]] = {}
+    missed: set[tuple[str, str]] = set()
     problems: list[str] = []
     repeats = 0
     for _, event in outputs.records:
+        if isinstance(event, OfferMissed | OfferWithdrawn):
+            missed.add((event.ticket_id, event.agent_id))
+            continue
         if isinstance(event, EventDeadLettered):
             ticket_id = _dead_letter_ticket(event)
             kind = "deadlettered"
@@ -572,8 +579,13 @@ def decisions(outputs: Outputs, sent: Sent) -> tuple[dict[str, dict[str, Any]], 
         if ticket_id is None or ticket_id not in sent.tickets:
             continue
         if isinstance(event, TicketOffered):
-            rang = offers.setdefault((ticket_id, event.offered_at), event.agent_ids)
-            if rang != event.agent_ids:
+            rings = offers.setdefault((ticket_id, event.offered_at), [event.agent_ids])
+            rang = rings[-1]
+            if event.agent_ids in rings:
+                pass  # the same offer written again
+            elif all((ticket_id, a) in missed for a in rang):
+                rings.append(event.agent_ids)
+            else:
                 problems.append(
                     f"{ticket_id}: offered at {event.offered_at} to {rang} and {event.agent_ids}"
                 )
