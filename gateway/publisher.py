@@ -96,8 +96,14 @@ class Publisher:
             await asyncio.gather(self._watch, return_exceptions=True)
             self._watch = None
         if self._producer is not None:
-            await self._producer.stop()
-            self._producer = None
+            producer, self._producer = self._producer, None
+            try:
+                # With the broker gone the client would retry its unsent batches
+                # indefinitely; their requests were already answered 503, so the
+                # channels resend them and nothing is lost by giving up.
+                await asyncio.wait_for(producer.stop(), self.timeout_s + 5)
+            except TimeoutError:
+                log.warning("producer did not stop in time; unsent records dropped")
         self._mark(False)
 
     async def publish(self, events: Sequence[InboundReceived]) -> None:

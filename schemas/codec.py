@@ -16,12 +16,15 @@ from typing import Any, Literal, TypeVar, get_args, get_origin
 
 import orjson
 
-from schemas import events, tenant_config
+from schemas import dead_letters, events, tenant_config
 
 #: Records larger than this are refused before parsing (bytes).
 MAX_RECORD_BYTES = 1 << 20
 #: Longest free-text field accepted (characters); longer values are refused, not cut.
 MAX_TEXT_CHARS = 200_000
+#: Fields allowed to be longer: a dead letter's copy of the record it refused
+#: (base64 of up to 700,000 bytes, :mod:`schemas.dead_letters`).
+LONG_TEXT_CHARS = {"EventDeadLettered.original_b64": dead_letters.KEEP_B64_CHARS}
 
 T = TypeVar("T")
 
@@ -227,7 +230,9 @@ def _check_str(v: Any, p: str) -> str:
     if not isinstance(v, str):
         raise DecodeError("invalid_field", f"{p}: expected a string, got {type(v).__name__}")
     if len(v) > MAX_TEXT_CHARS:
-        raise DecodeError("oversize", f"{p}: {len(v)} characters > limit {MAX_TEXT_CHARS}")
+        limit = LONG_TEXT_CHARS.get(p, MAX_TEXT_CHARS)
+        if len(v) > limit:
+            raise DecodeError("oversize", f"{p}: {len(v)} characters > limit {limit}")
     return v
 
 

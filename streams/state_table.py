@@ -192,10 +192,9 @@ class AtomicTable(faust.Table[str, Any]):
         self._outbox: dict[int, deque[Marker]] = {}
         self.resend: Callable[[list[tuple[str, str, str]]], Awaitable[None]] | None = None
         self._read_to: dict[int, int] = {}
-        #: Partitions whose rows this worker holds (recovered or kept).
+        #: Partitions whose rows in memory are authoritative: recovered, or kept
+        #: through a rebalance. Changelog records for them are never applied again.
         self._held: set[int] = set()
-        #: Partitions held before and after the current rebalance: not recovered.
-        self._kept: frozenset[int] = frozenset()
         #: The partition a row key's tenant lives on (set by the app).
         self.partition_of: Callable[[str], int] | None = None
         #: Reads a changelog partition from an offset to its true end: (offset, key, value).
@@ -273,14 +272,14 @@ class AtomicTable(faust.Table[str, Any]):
     ) -> None:
         topic = self.changelog_topic.get_topic_name()
         now = {tp.partition for tp in assigned if tp.topic == topic}
-        gone = self._held - now
-        self._kept = frozenset(self._held & now)
-        self._held = set(self._kept)
-        if gone:
-            self._drop_rows(gone)
+        # Every partition not assigned now, held or half-recovered: Faust recovers a
+        # partition given back later from its changelog afresh.
+        gone = set(range(self.partitions or 0)) - now
+        self._held &= now
+        self._drop_rows(gone)
         log.info(
             "state partitions through a rebalance",
-            extra={"kept": sorted(self._kept), "dropped": sorted(gone), "assigned": sorted(now)},
+            extra={"kept": sorted(self._held), "dropped": sorted(gone), "assigned": sorted(now)},
         )
         await super().on_rebalance(assigned, revoked, newly_assigned, generation_id)
 
@@ -288,7 +287,7 @@ class AtomicTable(faust.Table[str, Any]):
         """Forget the rows of partitions another worker now owns: the changelog has
         them, and a later assignment recovers them from there afresh."""
         raw = getattr(self.data, "data", None)
-        if not isinstance(raw, dict) or self.partition_of is None:
+        if not partitions or not isinstance(raw, dict) or self.partition_of is None:
             return
         partition_of = self.partition_of
         tenants: dict[str, bool] = {}
@@ -318,10 +317,12 @@ class AtomicTable(faust.Table[str, Any]):
 
     def apply_changelog_batch(self, batch: Iterable[EventT[Any]]) -> None:
         ready: list[EventT[Any]] = []
-        kept = self._kept
+        held = self._held
         for event in batch:
             partition = event.message.partition
-            if partition in kept:
+            if partition in held:
+                # Kept through a rebalance, or read late (a recovery buffer flushed
+                # after recovery ended): older than what memory holds.
                 continue
             self._read_to[partition] = max(self._read_to.get(partition, -1), event.message.offset)
             pending = self._pending.setdefault(partition, [])
@@ -368,7 +369,7 @@ class AtomicTable(faust.Table[str, Any]):
         if self.read_tail is None:
             return
         key_codec, value_codec = codecs.get_codec("dr_state_key"), codecs.get_codec("dr_state")
-        for partition in sorted(partitions - self._kept):
+        for partition in sorted(partitions - self._held):
             start = self._read_to.get(partition, -1) + 1
             rows = await self.read_tail(partition, start)
             if rows:
@@ -390,7 +391,6 @@ class AtomicTable(faust.Table[str, Any]):
     async def _close_recovery(self, partitions: set[int]) -> None:
         await self._read_tails(partitions)
         self._held = set(partitions)
-        self._kept = frozenset()
         for partition, pending in self._pending.items():
             if pending and partition in partitions:
                 last = self.data.get(marker_key(partition)) or Marker()

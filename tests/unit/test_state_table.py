@@ -127,3 +127,20 @@ def test_rows_of_a_partition_taken_away_are_forgotten(
     t.apply_changelog_batch([one.row(agent_key("acme", "ann"), {"load": 5}), one.marker(1)])
     asyncio.run(t._close_recovery({1, 2}))
     assert rows(t)[agent_key("acme", "ann")] == {"load": 5}
+
+
+def test_changelog_records_read_after_recovery_ended_are_ignored(
+    table: tuple[AtomicTable, list[Any]],
+) -> None:
+    """A recovery buffer flushed late (at the next revocation) holds rows older than
+    what the worker wrote since; applying them would move state back in time."""
+    t, _ = table
+    log = Log(1)
+    old = [log.row(agent_key("acme", "ann"), {"load": 1}), log.marker(0)]
+    t.apply_changelog_batch(old[:1])
+    asyncio.run(t._close_recovery({1}))
+    t.data.data[agent_key("acme", "ann")] = {"load": 2}  # type: ignore[attr-defined]
+    t.data.data[marker_key(1)] = Marker({"routed": 9})  # type: ignore[attr-defined]
+    t.apply_changelog_batch(old)
+    assert rows(t)[agent_key("acme", "ann")] == {"load": 2}
+    assert rows(t)[marker_key(1)].offsets == {"routed": 9}
