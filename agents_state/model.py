@@ -7,8 +7,9 @@ so applying the same assignment or finish twice cannot drift it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal, TypeVar
 
 from schemas.events import Presence
 
@@ -102,3 +103,31 @@ class TicketState:
     strategy: str = ""
     #: Agents who declined it or let an offer time out: not offered it again.
     missed_by: tuple[str, ...] = ()
+
+
+Row = TypeVar("Row", AgentState, DepartmentState, TicketState)
+
+
+def _replacer(cls: type[Row]) -> Callable[..., Row]:
+    """``dataclasses.replace`` for one row class, generated as straight-line code.
+
+    The generic version walks the fields and calls ``__init__`` on every change (a
+    quarter of the simulator's time went there); this one sets each slot of a fresh
+    instance once, through the slot's own descriptor, as the frozen ``__init__``
+    does. Same value, same field order, and an unknown field is a ``TypeError`` too.
+    """
+    names = [f.name for f in fields(cls)]
+    params = ", ".join(f"{n}=_KEEP" for n in names)
+    body = "".join(f"    _set_{n}(new, self.{n} if {n} is _KEEP else {n})\n" for n in names)
+    src = f"def replace(self, *, {params}):\n    new = _new(_cls)\n{body}    return new\n"
+    scope: dict[str, Any] = {f"_set_{n}": cls.__dict__[n].__set__ for n in names}
+    scope.update(_KEEP=object(), _new=object.__new__, _cls=cls)
+    exec(src, scope)
+    fn: Callable[..., Row] = scope["replace"]
+    return fn
+
+
+#: ``replace_agent(agent, presence="online")``: a copy with the fields given changed.
+replace_agent = _replacer(AgentState)
+replace_department = _replacer(DepartmentState)
+replace_ticket = _replacer(TicketState)
