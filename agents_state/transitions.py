@@ -104,7 +104,8 @@ class MemoryState:
                 tenant.update(agent)
 
     def settle(self, tenant: str) -> None:
-        """Back to the rows: a transition's pending agent writes leave the index."""
+        """Back to the rows: agent writes of a transition that was not applied leave the
+        index (those of one that was are the rows now, and change nothing)."""
         found = self.index.tenants.get(tenant)
         if found is None or not found.pending:
             return
@@ -115,17 +116,15 @@ class MemoryState:
 
 
 def _settled(fn: F) -> F:
-    """An entry point whose pending agent writes leave the state's index when it returns:
-    only the rows, once applied, move it for good."""
+    """An entry point that decides from the rows: the state's index first drops what
+    an earlier transition wrote to it and was not applied. (Settling before, not after,
+    lets an applied transition move the index once: its writes already are there.)"""
 
     @functools.wraps(fn)
     def run(state: StateView, config: TenantConfig, *args: Any) -> Transition:
-        if not isinstance(state, MemoryState):
-            return fn(state, config, *args)
-        try:
-            return fn(state, config, *args)
-        finally:
+        if isinstance(state, MemoryState):
             state.settle(config.tenant)
+        return fn(state, config, *args)
 
     return cast(F, run)
 
@@ -411,7 +410,11 @@ def _enqueue(tx: _Tx, ticket: TicketState, now: float) -> None:
 
 def _inserted(queue: tuple[QueueEntry, ...], entry: QueueEntry) -> tuple[QueueEntry, ...]:
     i = bisect.bisect(queue, entry.sort_key(), key=QueueEntry.sort_key)
-    return (*queue[:i], entry, *queue[i:])
+    # Concatenation, not unpacking: unpacking copies through a list, and a long queue
+    # costs a pass over every entry per copy. Most work is the newest of its priority.
+    if i == len(queue):
+        return queue + (entry,)  # noqa: RUF005
+    return queue[:i] + (entry,) + queue[i:]  # noqa: RUF005
 
 
 def _position(queue: tuple[QueueEntry, ...], ticket_id: str, key: tuple[int, float, str]) -> int:
