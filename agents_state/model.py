@@ -8,7 +8,7 @@ so applying the same assignment or finish twice cannot drift it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Literal, TypeVar
 
 from schemas.events import Presence
@@ -23,6 +23,47 @@ def state_key(tenant: str, ident: str) -> str:
     return f"{tenant}{KEY_SEP}{ident}"
 
 
+C = TypeVar("C", bound=type)
+
+
+class _Factory:
+    """The default of a field built by its default factory (shown as dataclasses do)."""
+
+    def __repr__(self) -> str:
+        return "<factory>"
+
+
+def _fast_init(cls: C) -> C:
+    """The dataclass's own ``__init__``, generated again to set each slot through its
+    descriptor: a frozen dataclass's ``__init__`` goes through ``object.__setattr__``
+    per field, which made building a row cost three times what it needs to.
+
+    Same parameters, defaults and default factories, in field order; the rows have
+    no ``__post_init__`` to call.
+    """
+    params, lines = [], []
+    scope: dict[str, Any] = {"_FACTORY": _Factory()}
+    for f in fields(cls):
+        n = f.name
+        scope[f"_set_{n}"] = cls.__dict__[n].__set__
+        value = n
+        if f.default is not MISSING:
+            scope[f"_default_{n}"] = f.default
+            params.append(f"{n}=_default_{n}")
+        elif f.default_factory is not MISSING:
+            scope[f"_factory_{n}"] = f.default_factory
+            params.append(f"{n}=_FACTORY")
+            value = f"_factory_{n}() if {n} is _FACTORY else {n}"
+        else:
+            params.append(n)
+        lines.append(f"    _set_{n}(self, {value})\n")
+    exec(f"def __init__(self, {', '.join(params)}):\n{''.join(lines)}", scope)
+    scope["__init__"].__qualname__ = f"{cls.__qualname__}.__init__"
+    cls.__init__ = scope["__init__"]  # type: ignore[misc]
+    return cls
+
+
+@_fast_init
 @dataclass(frozen=True, slots=True)
 class AgentState:
     agent_id: str
@@ -41,6 +82,7 @@ class AgentState:
         return len(self.open_work.get(channel, ())) + len(self.offers.get(channel, ()))
 
 
+@_fast_init
 @dataclass(frozen=True, slots=True)
 class QueueEntry:
     ticket_id: str
@@ -56,6 +98,7 @@ class QueueEntry:
         return (self.priority, self.enqueued_at, self.ticket_id)
 
 
+@_fast_init
 @dataclass(frozen=True, slots=True, order=True)
 class OfferDeadline:
     """When an open offer rings out; ordered by time, then ticket id."""
@@ -64,6 +107,7 @@ class OfferDeadline:
     ticket_id: str
 
 
+@_fast_init
 @dataclass(frozen=True, slots=True)
 class DepartmentState:
     #: channel -> waiting work, in service order.
@@ -78,6 +122,7 @@ class DepartmentState:
     swept_at: float = 0.0
 
 
+@_fast_init
 @dataclass(frozen=True, slots=True)
 class TicketState:
     ticket_id: str

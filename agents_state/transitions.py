@@ -147,6 +147,22 @@ class Transition:
 class _Tx:
     """Reads through the transition's own pending writes, so one event sees its effects."""
 
+    __slots__ = (
+        "agents_in",
+        "agents_out",
+        "config",
+        "departments_in",
+        "departments_out",
+        "index",
+        "out",
+        "prefix",
+        "scanned",
+        "state",
+        "tenant",
+        "tickets_in",
+        "tickets_out",
+    )
+
     def __init__(self, state: StateView, config: TenantConfig) -> None:
         self.state = state
         self.config = config
@@ -161,6 +177,9 @@ class _Tx:
         self.index: TenantIndex | None = (
             state.index.for_config(config) if isinstance(state, MemoryState) else None
         )
+        #: (department, channel) -> its scan for work that asks nothing of its own, as of
+        #: the last agent write.
+        self.scanned: dict[tuple[str, str], Eligible] = {}
 
     def agent(self, agent_id: str) -> AgentState:
         k = self.prefix + agent_id
@@ -169,6 +188,8 @@ class _Tx:
 
     def put_agent(self, agent: AgentState) -> None:
         self.agents_out[self.prefix + agent.agent_id] = agent
+        if self.scanned:
+            self.scanned.clear()
         if self.index is not None:
             self.index.pending.add(agent.agent_id)
             self.index.update(agent)
@@ -342,7 +363,7 @@ def on_agent_event(
         if channel is None:
             tx.out.noop = "work not open for this agent"
         else:
-            remaining = tuple(t for t in agent.open_work[channel] if t != ev.ticket_id)
+            remaining = tuple([t for t in agent.open_work[channel] if t != ev.ticket_id])
             tx.put_agent(replace_agent(agent, open_work={**agent.open_work, channel: remaining}))
             ticket = tx.ticket(ev.ticket_id)
             if ticket is not None:
@@ -631,10 +652,15 @@ def _candidates(
 ) -> Eligible:
     """Eligible agents of a department for a channel (and ticket), and why each other
     one is not: from the index when the ticket asks nothing of its own."""
-    if tx.index is not None and (
-        ticket is None or not (ticket.skills or ticket.optional_skills or ticket.missed_by)
-    ):
-        return _Indexed(tx.index.pool(dept_id, channel, tx.agent))
+    if ticket is None or not (ticket.skills or ticket.optional_skills or ticket.missed_by):
+        if tx.index is not None:
+            return _Indexed(tx.index.pool(dept_id, channel, tx.agent))
+        # The same scan often runs twice in one event (a drain that finds nobody, then
+        # the reason the new ticket waits): until an agent is written, it is the same.
+        found = tx.scanned.get((dept_id, channel))
+        if found is None:
+            found = tx.scanned[(dept_id, channel)] = _scan(tx, dept_id, channel)
+        return found
     return _scan(tx, dept_id, channel, ticket, now)
 
 
@@ -662,11 +688,12 @@ def _scan(
         agent = written.get(k) or rows.get(k)
         if agent is None:
             agent = AgentState(agent_id)
+        configured = configs[agent_id]
         override = agent.capacity_override
         if channel in override:
             capacity = override[channel]
         else:
-            own = configs.get(agent.agent_id)
+            own = configured if agent.agent_id == agent_id else configs.get(agent.agent_id)
             capacity = own.capacity.get(channel, 0) if own else 0
         if capacity <= 0:
             excluded[agent_id] = "channel disabled"
@@ -675,7 +702,6 @@ def _scan(
             excluded[agent_id] = agent.presence
             continue
         load = len(agent.open_work.get(channel, ())) + len(agent.offers.get(channel, ()))
-        configured = configs[agent_id]
         if load >= capacity:
             excluded[agent_id] = "at capacity"
         elif agent_id in missed:
@@ -735,7 +761,7 @@ def _drain(tx: _Tx, dept_ids: Iterable[str], channel: str, now: float) -> None:
     """
     departments = tx.config.departments
     depts = [d for d in dict.fromkeys(dept_ids) if d in departments]
-    if len(depts) == 1:  # the usual case, without the choice between heads
+    if len(depts) == 1:  # the usual case, without choosing between heads
         dept_id = depts[0]
         while (found := _next_assignable(tx, dept_id, channel, now)) is not None:
             if not _serve(tx, dept_id, channel, found, now):  # pragma: no cover
@@ -921,7 +947,7 @@ def _hand_over(
     offers = agent.offers
     held = offers.get(channel, ())
     if ticket.ticket_id in held:
-        offers = {**offers, channel: tuple(t for t in held if t != ticket.ticket_id)}
+        offers = {**offers, channel: tuple([t for t in held if t != ticket.ticket_id])}
     tx.put_agent(
         replace_agent(
             agent,
@@ -972,7 +998,7 @@ def _drop_offer(tx: _Tx, agent_id: str, ticket: TicketState) -> None:
                 agent,
                 offers={
                     **agent.offers,
-                    ticket.channel: tuple(t for t in held if t != ticket.ticket_id),
+                    ticket.channel: tuple([t for t in held if t != ticket.ticket_id]),
                 },
             )
         )
@@ -983,7 +1009,7 @@ def _forget_offer(tx: _Tx, ticket: TicketState) -> None:
     tx.put_department(
         ticket.department,
         replace_department(
-            dept, offers=tuple(o for o in dept.offers if o.ticket_id != ticket.ticket_id)
+            dept, offers=tuple([o for o in dept.offers if o.ticket_id != ticket.ticket_id])
         ),
     )
 
@@ -1019,7 +1045,7 @@ def _accept(tx: _Tx, ev: OfferAccepted, now: float) -> tuple[str, ...]:
         tx.out.noop = "offer not open for this agent"
         return ()
     channel = ticket.channel
-    others = tuple(a for a in ticket.offered_to if a != ev.agent_id)
+    others = tuple([a for a in ticket.offered_to if a != ev.agent_id])
     for agent_id in others:
         _drop_offer(tx, agent_id, ticket)
         tx.out.emitted.append(
@@ -1044,7 +1070,8 @@ def _accept(tx: _Tx, ev: OfferAccepted, now: float) -> tuple[str, ...]:
         },
     }
     _hand_over(tx, ticket, ev.agent_id, ticket.strategy, explanation, now)
-    _drain_for_agents(tx, others, channel, now)
+    if others:
+        _drain_for_agents(tx, others, channel, now)
     return ()
 
 
@@ -1055,7 +1082,7 @@ def _decline(tx: _Tx, ev: OfferDeclined, now: float) -> tuple[str, ...]:
         return ()
     _drop_offer(tx, ev.agent_id, ticket)
     _missed(tx, ticket, ev.agent_id, "declined", now)
-    remaining = tuple(a for a in ticket.offered_to if a != ev.agent_id)
+    remaining = tuple([a for a in ticket.offered_to if a != ev.agent_id])
     ticket = replace_ticket(
         ticket, offered_to=remaining, missed_by=(*ticket.missed_by, ev.agent_id), updated_at=now
     )
@@ -1100,7 +1127,7 @@ def _agent_left(tx: _Tx, agent_id: str, presence: str, now: float) -> tuple[str,
                 continue
             _drop_offer(tx, agent_id, ticket)
             _missed(tx, ticket, agent_id, "agent_unavailable", now)
-            remaining = tuple(a for a in ticket.offered_to if a != agent_id)
+            remaining = tuple([a for a in ticket.offered_to if a != agent_id])
             ticket = replace_ticket(ticket, offered_to=remaining, updated_at=now)
             tx.put_ticket(ticket)
             if not remaining:
