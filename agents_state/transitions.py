@@ -14,11 +14,10 @@ replay decides every timeout exactly as the first pass did.
 from __future__ import annotations
 
 import bisect
-import functools
 import itertools
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, Protocol, TypeVar
 
 from agents_state.index import Pool, RouteIndex, TenantIndex
 from agents_state.model import (
@@ -62,7 +61,6 @@ from strategies import RING_ALL, Candidate, Pick, PickContext, pick
 EXPLAIN_LIMIT = 10
 
 V = TypeVar("V")
-F = TypeVar("F", bound=Callable[..., "Transition"])
 
 
 class Readable(Protocol[V]):  # type: ignore[misc]
@@ -115,20 +113,6 @@ class MemoryState:
         found.pending.clear()
 
 
-def _settled(fn: F) -> F:
-    """An entry point that decides from the rows: the state's index first drops what
-    an earlier transition wrote to it and was not applied. (Settling before, not after,
-    lets an applied transition move the index once: its writes already are there.)"""
-
-    @functools.wraps(fn)
-    def run(state: StateView, config: TenantConfig, *args: Any) -> Transition:
-        if isinstance(state, MemoryState):
-            state.settle(config.tenant)
-        return fn(state, config, *args)
-
-    return cast(F, run)
-
-
 @dataclass
 class Transition:
     agents: dict[str, AgentState] = field(default_factory=dict)
@@ -174,9 +158,13 @@ class _Tx:
         self.agents_out, self.agents_in = out.agents, state.agents
         self.departments_out, self.departments_in = out.departments, state.departments
         self.tickets_out, self.tickets_in = out.tickets, state.tickets
-        self.index: TenantIndex | None = (
-            state.index.for_config(config) if isinstance(state, MemoryState) else None
-        )
+        self.index: TenantIndex | None = None
+        if isinstance(state, MemoryState):
+            # Decide from the rows: what an earlier transition wrote to the index and was
+            # never applied leaves it first. (Settling here, not when a transition ends,
+            # lets an applied one move the index once: its writes are already there.)
+            state.settle(config.tenant)
+            self.index = state.index.for_config(config)
         #: (department, channel) -> its scan for work that asks nothing of its own, as of
         #: the last agent write.
         self.scanned: dict[tuple[str, str], Eligible] = {}
@@ -219,7 +207,6 @@ class _Tx:
 # -- entry points -------------------------------------------------------------
 
 
-@_settled
 def on_ticket_routed(
     state: StateView, config: TenantConfig, ev: TicketRouted, now: float
 ) -> Transition:
@@ -282,7 +269,6 @@ def on_ticket_routed(
     return tx.out
 
 
-@_settled
 def withdraw_ticket(
     state: StateView, config: TenantConfig, ticket_id: str, now: float
 ) -> Transition:
@@ -320,7 +306,6 @@ def withdraw_ticket(
     return tx.out
 
 
-@_settled
 def on_agent_event(
     state: StateView, config: TenantConfig, ev: AgentEvent, now: float
 ) -> Transition:
@@ -381,7 +366,6 @@ def on_agent_event(
     return tx.out
 
 
-@_settled
 def on_clock_ticked(
     state: StateView, config: TenantConfig, ev: ClockTicked, now: float
 ) -> Transition:
@@ -557,6 +541,8 @@ class _Scanned(Eligible):
         return self.candidates
 
     def excluded_first(self, n: int) -> dict[str, str]:
+        if len(self.excluded) <= n:
+            return dict(self.excluded)
         return dict(itertools.islice(self.excluded.items(), n))
 
     def reason_counts(self) -> dict[str, int]:
@@ -685,7 +671,7 @@ def _scan(
     prefix, written, rows = tx.prefix, tx.agents_out, tx.agents_in
     for order, agent_id in enumerate(tx.config.department_agents.get(dept_id, ())):
         k = prefix + agent_id
-        agent = written.get(k) or rows.get(k)
+        agent = (written and written.get(k)) or rows.get(k)
         if agent is None:
             agent = AgentState(agent_id)
         configured = configs[agent_id]
