@@ -63,22 +63,25 @@ class Pool:
         self.ranked: dict[str, SortedKeyList] = {}
 
     def set(self, agent: AgentState) -> None:
+        """Follow the agent's row; only what changed moves in the sorted lists (most
+        writes leave an agent available, or excluded for the same reason)."""
         agent_id = agent.agent_id
-        order = self.order[agent_id]
-        old = self.candidates.pop(agent_id, None)
-        if old is not None:
-            self.available.remove(order)
-            for ranked in self.ranked.values():
-                ranked.remove(old)
-        else:
-            reason = self.reasons.pop(agent_id, None)
-            if reason is not None:
-                self.excluded[reason].remove(order)
-                if not self.excluded[reason]:
-                    del self.excluded[reason]
         configured = self.config.agents[agent_id]
         found = status(agent, configured, self.channel)
+        order = self.order[agent_id]
+        old = self.candidates.get(agent_id)
         if isinstance(found, str):
+            if old is not None:
+                del self.candidates[agent_id]
+                self.available.remove(order)
+                for ranked in self.ranked.values():
+                    ranked.remove(old)
+            else:
+                reason = self.reasons.get(agent_id)
+                if reason == found:
+                    return
+                if reason is not None:
+                    self._unexclude(reason, order)
             self.reasons[agent_id] = found
             self.excluded.setdefault(found, SortedList()).add(order)
             return
@@ -86,10 +89,26 @@ class Pool:
         cand = Candidate(
             agent_id, load, capacity, agent.last_assigned_at, configured.priority, order, 0
         )
+        if old is not None:
+            if old == cand:
+                return
+            for ranked in self.ranked.values():
+                ranked.remove(old)
+                ranked.add(cand)
+        else:
+            reason = self.reasons.pop(agent_id, None)
+            if reason is not None:
+                self._unexclude(reason, order)
+            self.available.add(order)
+            for ranked in self.ranked.values():
+                ranked.add(cand)
         self.candidates[agent_id] = cand
-        self.available.add(order)
-        for ranked in self.ranked.values():
-            ranked.add(cand)
+
+    def _unexclude(self, reason: str, order: int) -> None:
+        orders = self.excluded[reason]
+        orders.remove(order)
+        if not orders:
+            del self.excluded[reason]
 
     # -- reads -------------------------------------------------------------------
 
@@ -144,25 +163,36 @@ class TenantIndex:
     def __init__(self, config: TenantConfig) -> None:
         self.config = config
         self.pools: dict[tuple[str, str], Pool] = {}
-        #: Agents whose pools follow a transition's pending writes, not the rows.
+        #: department -> its pools, one per channel asked for.
+        self.by_department: dict[str, list[Pool]] = {}
+        #: Agents whose pools may follow a transition's writes, not the rows.
         self.pending: set[str] = set()
+        #: agent -> the row the pools hold for them: writing the same row again (a
+        #: transition applied after it was decided) changes nothing.
+        self.held: dict[str, AgentState] = {}
 
     def pool(self, dept_id: str, channel: str, read: Callable[[str], AgentState]) -> Pool:
         found = self.pools.get((dept_id, channel))
         if found is None:
             found = self.pools[(dept_id, channel)] = Pool(self.config, dept_id, channel)
+            self.by_department.setdefault(dept_id, []).append(found)
             for agent_id in found.ids:
-                found.set(read(agent_id))
+                agent = read(agent_id)
+                found.set(agent)
+                self.held.setdefault(agent_id, agent)
         return found
 
     def update(self, agent: AgentState) -> None:
-        configured = self.config.agents.get(agent.agent_id)
+        agent_id = agent.agent_id
+        if self.held.get(agent_id) is agent:
+            return
+        configured = self.config.agents.get(agent_id)
         if configured is None:
             return
+        self.held[agent_id] = agent
         for dept_id in dict.fromkeys(configured.departments):
-            for (d, _), p in self.pools.items():
-                if d == dept_id:
-                    p.set(agent)
+            for p in self.by_department.get(dept_id, ()):
+                p.set(agent)
 
 
 class RouteIndex:

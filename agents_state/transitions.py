@@ -14,12 +14,10 @@ replay decides every timeout exactly as the first pass did.
 from __future__ import annotations
 
 import bisect
-import dataclasses
-import functools
-from collections import Counter
-from collections.abc import Callable, Iterable
+import itertools
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, Protocol, TypeVar
 
 from agents_state.index import Pool, RouteIndex, TenantIndex
 from agents_state.model import (
@@ -29,6 +27,9 @@ from agents_state.model import (
     OfferDeadline,
     QueueEntry,
     TicketState,
+    replace_agent,
+    replace_department,
+    replace_ticket,
     state_key,
 )
 from rules import decide as decide_rules
@@ -60,7 +61,6 @@ from strategies import RING_ALL, Candidate, Pick, PickContext, pick
 EXPLAIN_LIMIT = 10
 
 V = TypeVar("V")
-F = TypeVar("F", bound=Callable[..., "Transition"])
 
 
 class Readable(Protocol[V]):  # type: ignore[misc]
@@ -102,7 +102,8 @@ class MemoryState:
                 tenant.update(agent)
 
     def settle(self, tenant: str) -> None:
-        """Back to the rows: a transition's pending agent writes leave the index."""
+        """Back to the rows: agent writes of a transition that was not applied leave the
+        index (those of one that was are the rows now, and change nothing)."""
         found = self.index.tenants.get(tenant)
         if found is None or not found.pending:
             return
@@ -110,21 +111,6 @@ class MemoryState:
             row = self.agents.get(state_key(tenant, agent_id))
             found.update(row if row is not None else AgentState(agent_id))
         found.pending.clear()
-
-
-def _settled(fn: F) -> F:
-    """An entry point whose pending agent writes leave the state's index when it returns:
-    only the rows, once applied, move it for good."""
-
-    @functools.wraps(fn)
-    def run(state: StateView, config: TenantConfig, *args: Any) -> Transition:
-        try:
-            return fn(state, config, *args)
-        finally:
-            if isinstance(state, MemoryState):
-                state.settle(config.tenant)
-
-    return cast(F, run)
 
 
 @dataclass
@@ -145,40 +131,71 @@ class Transition:
 class _Tx:
     """Reads through the transition's own pending writes, so one event sees its effects."""
 
+    __slots__ = (
+        "agents_in",
+        "agents_out",
+        "config",
+        "departments_in",
+        "departments_out",
+        "index",
+        "out",
+        "prefix",
+        "scanned",
+        "state",
+        "tenant",
+        "tickets_in",
+        "tickets_out",
+    )
+
     def __init__(self, state: StateView, config: TenantConfig) -> None:
         self.state = state
         self.config = config
         self.tenant = config.tenant
-        self.out = Transition()
-        self.index: TenantIndex | None = (
-            state.index.for_config(config) if isinstance(state, MemoryState) else None
-        )
+        #: Every key of this tenant starts so (``state_key`` without a call per read).
+        self.prefix = config.tenant + KEY_SEP
+        self.out = out = Transition()
+        # The tables, looked up once: reads and writes happen a dozen times per event.
+        self.agents_out, self.agents_in = out.agents, state.agents
+        self.departments_out, self.departments_in = out.departments, state.departments
+        self.tickets_out, self.tickets_in = out.tickets, state.tickets
+        self.index: TenantIndex | None = None
+        if isinstance(state, MemoryState):
+            # Decide from the rows: what an earlier transition wrote to the index and was
+            # never applied leaves it first. (Settling here, not when a transition ends,
+            # lets an applied one move the index once: its writes are already there.)
+            state.settle(config.tenant)
+            self.index = state.index.for_config(config)
+        #: (department, channel) -> its scan for work that asks nothing of its own, as of
+        #: the last agent write.
+        self.scanned: dict[tuple[str, str], Eligible] = {}
 
     def agent(self, agent_id: str) -> AgentState:
-        k = state_key(self.tenant, agent_id)
-        found = self.out.agents.get(k) or self.state.agents.get(k)
+        k = self.prefix + agent_id
+        found = self.agents_out.get(k) or self.agents_in.get(k)
         return found if found is not None else AgentState(agent_id)
 
     def put_agent(self, agent: AgentState) -> None:
-        self.out.agents[state_key(self.tenant, agent.agent_id)] = agent
+        self.agents_out[self.prefix + agent.agent_id] = agent
+        if self.scanned:
+            self.scanned.clear()
         if self.index is not None:
             self.index.pending.add(agent.agent_id)
             self.index.update(agent)
 
     def department(self, dept_id: str) -> DepartmentState:
-        k = state_key(self.tenant, dept_id)
-        found = self.out.departments.get(k) or self.state.departments.get(k)
+        k = self.prefix + dept_id
+        found = self.departments_out.get(k) or self.departments_in.get(k)
         return found if found is not None else DepartmentState()
 
     def put_department(self, dept_id: str, dept: DepartmentState) -> None:
-        self.out.departments[state_key(self.tenant, dept_id)] = dept
+        self.departments_out[self.prefix + dept_id] = dept
 
     def ticket(self, ticket_id: str) -> TicketState | None:
-        k = state_key(self.tenant, ticket_id)
-        return self.out.tickets.get(k) or self.state.tickets.get(k)
+        k = self.prefix + ticket_id
+        return self.tickets_out.get(k) or self.tickets_in.get(k)
 
     def put_ticket(self, ticket: TicketState) -> None:
-        self.out.tickets[state_key(self.tenant, ticket.ticket_id)] = ticket
+        self.tickets_out[self.prefix + ticket.ticket_id] = ticket
 
     def capacity(self, agent: AgentState, channel: str) -> int:
         if channel in agent.capacity_override:
@@ -190,7 +207,6 @@ class _Tx:
 # -- entry points -------------------------------------------------------------
 
 
-@_settled
 def on_ticket_routed(
     state: StateView, config: TenantConfig, ev: TicketRouted, now: float
 ) -> Transition:
@@ -253,7 +269,6 @@ def on_ticket_routed(
     return tx.out
 
 
-@_settled
 def withdraw_ticket(
     state: StateView, config: TenantConfig, ticket_id: str, now: float
 ) -> Transition:
@@ -286,12 +301,11 @@ def withdraw_ticket(
         _forget_offer(tx, ticket)
     else:
         _dequeue(tx, ticket)
-    tx.put_ticket(dataclasses.replace(ticket, status="withdrawn", updated_at=now, offered_to=()))
+    tx.put_ticket(replace_ticket(ticket, status="withdrawn", updated_at=now, offered_to=()))
     _drain_for_agents(tx, freed, ticket.channel, now)
     return tx.out
 
 
-@_settled
 def on_agent_event(
     state: StateView, config: TenantConfig, ev: AgentEvent, now: float
 ) -> Transition:
@@ -312,7 +326,7 @@ def on_agent_event(
     if isinstance(ev, AgentPresenceChanged):
         if ev.presence != agent.presence:
             was_online = agent.presence == "online"
-            agent = dataclasses.replace(agent, presence=ev.presence, presence_since=ev.occurred_at)
+            agent = replace_agent(agent, presence=ev.presence, presence_since=ev.occurred_at)
             tx.put_agent(agent)
             if ev.presence == "online":
                 channels = {*configured.capacity, *agent.capacity_override}
@@ -322,23 +336,23 @@ def on_agent_event(
         else:
             tx.out.noop = "presence unchanged"
     elif isinstance(ev, AgentCapacityChanged):
-        agent = dataclasses.replace(
-            agent, capacity_override={**agent.capacity_override, **ev.capacity}
-        )
+        agent = replace_agent(agent, capacity_override={**agent.capacity_override, **ev.capacity})
         tx.put_agent(agent)
         freed = sorted(ev.capacity)
     elif isinstance(ev, WorkFinished):
-        channel = next((c for c, ids in agent.open_work.items() if ev.ticket_id in ids), None)
+        channel: str | None = None
+        for c, ids in agent.open_work.items():
+            if ev.ticket_id in ids:
+                channel = c
+                break
         if channel is None:
             tx.out.noop = "work not open for this agent"
         else:
-            remaining = tuple(t for t in agent.open_work[channel] if t != ev.ticket_id)
-            tx.put_agent(
-                dataclasses.replace(agent, open_work={**agent.open_work, channel: remaining})
-            )
+            remaining = tuple([t for t in agent.open_work[channel] if t != ev.ticket_id])
+            tx.put_agent(replace_agent(agent, open_work={**agent.open_work, channel: remaining}))
             ticket = tx.ticket(ev.ticket_id)
             if ticket is not None:
-                tx.put_ticket(dataclasses.replace(ticket, status="finished", updated_at=now))
+                tx.put_ticket(replace_ticket(ticket, status="finished", updated_at=now))
             freed = (channel,)
     elif isinstance(ev, OfferAccepted):
         freed = _accept(tx, ev, now)
@@ -352,7 +366,6 @@ def on_agent_event(
     return tx.out
 
 
-@_settled
 def on_clock_ticked(
     state: StateView, config: TenantConfig, ev: ClockTicked, now: float
 ) -> Transition:
@@ -375,6 +388,11 @@ def on_clock_ticked(
 # -- queues ---------------------------------------------------------------------
 
 
+def _key(ticket: TicketState) -> tuple[int, float, str]:
+    """The service key its queue entry has (``QueueEntry.sort_key``)."""
+    return (ticket.priority, ticket.enqueued_at, ticket.ticket_id)
+
+
 def _entry(ticket: TicketState) -> QueueEntry:
     constrained = bool(ticket.skills or ticket.optional_skills or ticket.missed_by)
     return QueueEntry(
@@ -388,20 +406,26 @@ def _enqueue(tx: _Tx, ticket: TicketState, now: float) -> None:
     entry = _entry(ticket)
     if ticket.pull:
         pulls = _inserted(dept.pulls.get(ticket.channel, ()), entry)
-        dept = dataclasses.replace(dept, pulls={**dept.pulls, ticket.channel: pulls})
+        dept = replace_department(dept, pulls={**dept.pulls, ticket.channel: pulls})
     else:
         queue = _inserted(dept.queues.get(ticket.channel, ()), entry)
-        dept = dataclasses.replace(dept, queues={**dept.queues, ticket.channel: queue})
+        dept = replace_department(dept, queues={**dept.queues, ticket.channel: queue})
     tx.put_department(ticket.department, dept)
 
 
 def _inserted(queue: tuple[QueueEntry, ...], entry: QueueEntry) -> tuple[QueueEntry, ...]:
     i = bisect.bisect(queue, entry.sort_key(), key=QueueEntry.sort_key)
-    return (*queue[:i], entry, *queue[i:])
+    # Concatenation, not unpacking: unpacking copies through a list, and a long queue
+    # costs a pass over every entry per copy. Most work is the newest of its priority.
+    if i == len(queue):
+        return queue + (entry,)  # noqa: RUF005
+    return queue[:i] + (entry,) + queue[i:]  # noqa: RUF005
 
 
 def _position(queue: tuple[QueueEntry, ...], ticket_id: str, key: tuple[int, float, str]) -> int:
     """Where the ticket's entry is (found by its service key), or -1."""
+    if queue and queue[0].ticket_id == ticket_id and queue[0].sort_key() == key:
+        return 0  # the head, as most work leaves: what the search below finds too
     i = bisect.bisect_left(queue, key, key=QueueEntry.sort_key)
     if i < len(queue) and queue[i].ticket_id == ticket_id:
         return i
@@ -419,13 +443,13 @@ def _without(
 def _dequeue(tx: _Tx, ticket: TicketState) -> None:
     dept = tx.department(ticket.department)
     ch = ticket.channel
-    key = _entry(ticket).sort_key()
+    key = _key(ticket)
     if ticket.pull:
         pulls = _without(dept.pulls.get(ch, ()), ticket.ticket_id, key)
-        dept = dataclasses.replace(dept, pulls={**dept.pulls, ch: pulls})
+        dept = replace_department(dept, pulls={**dept.pulls, ch: pulls})
     else:
         queue = _without(dept.queues.get(ch, ()), ticket.ticket_id, key)
-        dept = dataclasses.replace(dept, queues={**dept.queues, ch: queue})
+        dept = replace_department(dept, queues={**dept.queues, ch: queue})
     tx.put_department(ticket.department, dept)
 
 
@@ -434,7 +458,7 @@ def _say_queued(tx: _Tx, ticket_id: str, prefix: str, now: float) -> None:
     if ticket is None or ticket.status != "queued":
         return
     waiting = tx.department(ticket.department).queues.get(ticket.channel, ())
-    position = _position(waiting, ticket_id, _entry(ticket).sort_key()) + 1
+    position = _position(waiting, ticket_id, _key(ticket)) + 1
     if position > 1:
         why = f"behind {position - 1} waiting item(s)"
     else:
@@ -517,13 +541,21 @@ class _Scanned(Eligible):
         return self.candidates
 
     def excluded_first(self, n: int) -> dict[str, str]:
-        return dict(list(self.excluded.items())[:n])
+        if len(self.excluded) <= n:
+            return dict(self.excluded)
+        return dict(itertools.islice(self.excluded.items(), n))
 
     def reason_counts(self) -> dict[str, int]:
-        return dict(Counter(self.excluded.values()))
+        counts: dict[str, int] = {}
+        for reason in self.excluded.values():
+            counts[reason] = counts.get(reason, 0) + 1
+        return counts
 
     def candidate(self, agent_id: str) -> Candidate | None:
-        return next((c for c in self.candidates if c.agent_id == agent_id), None)
+        for c in self.candidates:
+            if c.agent_id == agent_id:
+                return c
+        return None
 
     def reason(self, agent_id: str) -> str | None:
         return self.excluded.get(agent_id)
@@ -606,10 +638,15 @@ def _candidates(
 ) -> Eligible:
     """Eligible agents of a department for a channel (and ticket), and why each other
     one is not: from the index when the ticket asks nothing of its own."""
-    if tx.index is not None and (
-        ticket is None or not (ticket.skills or ticket.optional_skills or ticket.missed_by)
-    ):
-        return _Indexed(tx.index.pool(dept_id, channel, tx.agent))
+    if ticket is None or not (ticket.skills or ticket.optional_skills or ticket.missed_by):
+        if tx.index is not None:
+            return _Indexed(tx.index.pool(dept_id, channel, tx.agent))
+        # The same scan often runs twice in one event (a drain that finds nobody, then
+        # the reason the new ticket waits): until an agent is written, it is the same.
+        found = tx.scanned.get((dept_id, channel))
+        if found is None:
+            found = tx.scanned[(dept_id, channel)] = _scan(tx, dept_id, channel)
+        return found
     return _scan(tx, dept_id, channel, ticket, now)
 
 
@@ -628,16 +665,30 @@ def _scan(
             needed = {**ticket.optional_skills, **needed}
         missed = ticket.missed_by
     wanted = {**(ticket.optional_skills if ticket else {}), **needed}
+    # The loop runs for every decision of a small department: reads are hoisted and
+    # inlined (``tx.agent``, ``tx.capacity``, ``AgentState.load``), the checks are not.
+    configs = tx.config.agents
+    prefix, written, rows = tx.prefix, tx.agents_out, tx.agents_in
     for order, agent_id in enumerate(tx.config.department_agents.get(dept_id, ())):
-        agent = tx.agent(agent_id)
-        capacity = tx.capacity(agent, channel)
-        load = agent.load(channel)
-        configured = tx.config.agents[agent_id]
+        k = prefix + agent_id
+        agent = (written and written.get(k)) or rows.get(k)
+        if agent is None:
+            agent = AgentState(agent_id)
+        configured = configs[agent_id]
+        override = agent.capacity_override
+        if channel in override:
+            capacity = override[channel]
+        else:
+            own = configured if agent.agent_id == agent_id else configs.get(agent.agent_id)
+            capacity = own.capacity.get(channel, 0) if own else 0
         if capacity <= 0:
             excluded[agent_id] = "channel disabled"
-        elif agent.presence != "online":
+            continue
+        if agent.presence != "online":
             excluded[agent_id] = agent.presence
-        elif load >= capacity:
+            continue
+        load = len(agent.open_work.get(channel, ())) + len(agent.offers.get(channel, ()))
+        if load >= capacity:
             excluded[agent_id] = "at capacity"
         elif agent_id in missed:
             excluded[agent_id] = "missed this offer"
@@ -694,8 +745,15 @@ def _drain(tx: _Tx, dept_ids: Iterable[str], channel: str, now: float) -> None:
     urgent, then oldest, item is served first, one at a time, so a department with
     one urgent item does not get to empty its whole queue ahead of the others.
     """
+    departments = tx.config.departments
+    depts = [d for d in dict.fromkeys(dept_ids) if d in departments]
+    if len(depts) == 1:  # the usual case, without choosing between heads
+        dept_id = depts[0]
+        while (found := _next_assignable(tx, dept_id, channel, now)) is not None:
+            if not _serve(tx, dept_id, channel, found, now):  # pragma: no cover
+                return
+        return
     blocked: set[str] = set()
-    depts = [d for d in dict.fromkeys(dept_ids) if d in tx.config.departments]
     while True:
         heads = []
         for d in depts:
@@ -708,14 +766,27 @@ def _drain(tx: _Tx, dept_ids: Iterable[str], channel: str, now: float) -> None:
                 heads.append((found[0].sort_key(), d, found))
         if not heads:
             return
-        _, dept_id, (entry, ticket, eligible) = min(heads, key=lambda h: h[:2])
-        strategy = tx.config.departments[dept_id].strategy_for(channel)
-        cursor = tx.department(dept_id).cursors.get(channel, -1)
-        chosen = eligible.pick(strategy, PickContext(entry.ticket_id, cursor))
-        if chosen is None:  # pragma: no cover - candidates is never empty here
+        _, dept_id, found = min(heads, key=lambda h: h[:2])
+        if not _serve(tx, dept_id, channel, found, now):  # pragma: no cover
             blocked.add(dept_id)
-            continue
-        _place(tx, dept_id, channel, entry, ticket, chosen, strategy, eligible, now)
+
+
+def _serve(
+    tx: _Tx,
+    dept_id: str,
+    channel: str,
+    found: tuple[QueueEntry, TicketState, Eligible],
+    now: float,
+) -> bool:
+    """Place the department's next assignable item by its strategy (False: nobody)."""
+    entry, ticket, eligible = found
+    strategy = tx.config.departments[dept_id].strategy_for(channel)
+    cursor = tx.department(dept_id).cursors.get(channel, -1)
+    chosen = eligible.pick(strategy, PickContext(entry.ticket_id, cursor))
+    if chosen is None:  # pragma: no cover - candidates is never empty here
+        return False
+    _place(tx, dept_id, channel, entry, ticket, chosen, strategy, eligible, now)
+    return True
 
 
 def _drain_for_agents(tx: _Tx, agent_ids: Iterable[str], channel: str, now: float) -> None:
@@ -746,7 +817,7 @@ def _assign_preferred(
     if only is None:
         return f"preferred agent {agent_id}: not in department {dept_id}"
     queue = tx.department(dept_id).queues[channel]
-    entry = queue[_position(queue, ticket_id, _entry(ticket).sort_key())]
+    entry = queue[_position(queue, ticket_id, _key(ticket))]
     chosen = Pick(agent_id, "named by a rule")
     _place(
         tx, dept_id, channel, entry, ticket, chosen, "preferred-agent", _Only(only, eligible), now
@@ -784,14 +855,11 @@ def _place(
     dept = tx.department(dept_id)
     winner = eligible.candidate(chosen.agent_id)
     assert winner is not None, chosen
-    dept = dataclasses.replace(
-        dept,
-        queues={
-            **dept.queues,
-            channel: _without(dept.queues[channel], entry.ticket_id, entry.sort_key()),
-        },
-        cursors={**dept.cursors, channel: winner.order},
-    )
+    queues = {
+        **dept.queues,
+        channel: _without(dept.queues[channel], entry.ticket_id, entry.sort_key()),
+    }
+    cursors = {**dept.cursors, channel: winner.order}
     timeout = dept_cfg.offer_timeout(channel)
     explanation = _explanation(tx, chosen, eligible)
     if timeout > 0:
@@ -804,7 +872,7 @@ def _place(
         for agent_id in ringing:
             agent = tx.agent(agent_id)
             tx.put_agent(
-                dataclasses.replace(
+                replace_agent(
                     agent,
                     offers={
                         **agent.offers,
@@ -815,11 +883,12 @@ def _place(
         offers = dept.offers
         deadline = OfferDeadline(expires, entry.ticket_id)
         i = bisect.bisect(offers, deadline)
+        offers = (*offers[:i], deadline, *offers[i:])
         tx.put_department(
-            dept_id, dataclasses.replace(dept, offers=(*offers[:i], deadline, *offers[i:]))
+            dept_id, replace_department(dept, queues=queues, cursors=cursors, offers=offers)
         )
         tx.put_ticket(
-            dataclasses.replace(
+            replace_ticket(
                 ticket,
                 status="offered",
                 offered_to=ringing,
@@ -845,7 +914,7 @@ def _place(
             )
         )
         return
-    tx.put_department(dept_id, dept)
+    tx.put_department(dept_id, replace_department(dept, queues=queues, cursors=cursors))
     _hand_over(tx, ticket, chosen.agent_id, strategy, explanation, now)
 
 
@@ -864,9 +933,9 @@ def _hand_over(
     offers = agent.offers
     held = offers.get(channel, ())
     if ticket.ticket_id in held:
-        offers = {**offers, channel: tuple(t for t in held if t != ticket.ticket_id)}
+        offers = {**offers, channel: tuple([t for t in held if t != ticket.ticket_id])}
     tx.put_agent(
-        dataclasses.replace(
+        replace_agent(
             agent,
             offers=offers,
             open_work={
@@ -877,7 +946,7 @@ def _hand_over(
         )
     )
     tx.put_ticket(
-        dataclasses.replace(
+        replace_ticket(
             ticket,
             status="assigned",
             agent_id=agent_id,
@@ -911,11 +980,11 @@ def _drop_offer(tx: _Tx, agent_id: str, ticket: TicketState) -> None:
     held = agent.offers.get(ticket.channel, ())
     if ticket.ticket_id in held:
         tx.put_agent(
-            dataclasses.replace(
+            replace_agent(
                 agent,
                 offers={
                     **agent.offers,
-                    ticket.channel: tuple(t for t in held if t != ticket.ticket_id),
+                    ticket.channel: tuple([t for t in held if t != ticket.ticket_id]),
                 },
             )
         )
@@ -925,8 +994,8 @@ def _forget_offer(tx: _Tx, ticket: TicketState) -> None:
     dept = tx.department(ticket.department)
     tx.put_department(
         ticket.department,
-        dataclasses.replace(
-            dept, offers=tuple(o for o in dept.offers if o.ticket_id != ticket.ticket_id)
+        replace_department(
+            dept, offers=tuple([o for o in dept.offers if o.ticket_id != ticket.ticket_id])
         ),
     )
 
@@ -948,7 +1017,7 @@ def _missed(tx: _Tx, ticket: TicketState, agent_id: str, reason: str, now: float
 def _back_to_queue(tx: _Tx, ticket: TicketState, now: float) -> TicketState:
     """Nobody holds the offer any more: the work waits again at its old place."""
     _forget_offer(tx, ticket)
-    waiting = dataclasses.replace(
+    waiting = replace_ticket(
         ticket, status="queued", offered_to=(), offer_expires_at=0.0, updated_at=now
     )
     tx.put_ticket(waiting)
@@ -962,7 +1031,7 @@ def _accept(tx: _Tx, ev: OfferAccepted, now: float) -> tuple[str, ...]:
         tx.out.noop = "offer not open for this agent"
         return ()
     channel = ticket.channel
-    others = tuple(a for a in ticket.offered_to if a != ev.agent_id)
+    others = tuple([a for a in ticket.offered_to if a != ev.agent_id])
     for agent_id in others:
         _drop_offer(tx, agent_id, ticket)
         tx.out.emitted.append(
@@ -987,7 +1056,8 @@ def _accept(tx: _Tx, ev: OfferAccepted, now: float) -> tuple[str, ...]:
         },
     }
     _hand_over(tx, ticket, ev.agent_id, ticket.strategy, explanation, now)
-    _drain_for_agents(tx, others, channel, now)
+    if others:
+        _drain_for_agents(tx, others, channel, now)
     return ()
 
 
@@ -998,8 +1068,8 @@ def _decline(tx: _Tx, ev: OfferDeclined, now: float) -> tuple[str, ...]:
         return ()
     _drop_offer(tx, ev.agent_id, ticket)
     _missed(tx, ticket, ev.agent_id, "declined", now)
-    remaining = tuple(a for a in ticket.offered_to if a != ev.agent_id)
-    ticket = dataclasses.replace(
+    remaining = tuple([a for a in ticket.offered_to if a != ev.agent_id])
+    ticket = replace_ticket(
         ticket, offered_to=remaining, missed_by=(*ticket.missed_by, ev.agent_id), updated_at=now
     )
     tx.put_ticket(ticket)
@@ -1020,7 +1090,7 @@ def _expire_offers(tx: _Tx, dept_id: str, now: float) -> set[tuple[str, str]]:
         for agent_id in ticket.offered_to:
             _drop_offer(tx, agent_id, ticket)
             _missed(tx, ticket, agent_id, "timeout", now)
-        ticket = dataclasses.replace(
+        ticket = replace_ticket(
             ticket, missed_by=(*ticket.missed_by, *ticket.offered_to), updated_at=now
         )
         _back_to_queue(tx, ticket, now)
@@ -1043,8 +1113,8 @@ def _agent_left(tx: _Tx, agent_id: str, presence: str, now: float) -> tuple[str,
                 continue
             _drop_offer(tx, agent_id, ticket)
             _missed(tx, ticket, agent_id, "agent_unavailable", now)
-            remaining = tuple(a for a in ticket.offered_to if a != agent_id)
-            ticket = dataclasses.replace(ticket, offered_to=remaining, updated_at=now)
+            remaining = tuple([a for a in ticket.offered_to if a != agent_id])
+            ticket = replace_ticket(ticket, offered_to=remaining, updated_at=now)
             tx.put_ticket(ticket)
             if not remaining:
                 _back_to_queue(tx, ticket, now)
@@ -1074,7 +1144,7 @@ def _reopen(tx: _Tx, agent_id: str, ticket_id: str, now: float) -> str:
         return ""
     agent = tx.agent(agent_id)
     tx.put_agent(
-        dataclasses.replace(
+        replace_agent(
             agent,
             open_work={
                 **agent.open_work,
@@ -1085,7 +1155,7 @@ def _reopen(tx: _Tx, agent_id: str, ticket_id: str, now: float) -> str:
         )
     )
     target = moved_to or ticket.department
-    reopened = dataclasses.replace(
+    reopened = replace_ticket(
         ticket,
         status="queued",
         agent_id="",
@@ -1192,7 +1262,7 @@ def _sweep_waits(tx: _Tx, dept_id: str, now: float) -> set[tuple[str, str]]:
                 _move(tx, ticket, dept_cfg.overflow, waited, reason, "", now)
                 touched.add((dept_cfg.overflow, channel))
     if examined:
-        tx.put_department(dept_id, dataclasses.replace(tx.department(dept_id), swept_at=now))
+        tx.put_department(dept_id, replace_department(tx.department(dept_id), swept_at=now))
     return touched
 
 
@@ -1221,7 +1291,7 @@ def _rules_move(
     if decision.department is None:
         return None, decision.rule
     if decision.priority != ticket.priority or decision.tags != ticket.tags:
-        changed = dataclasses.replace(ticket, priority=decision.priority, tags=decision.tags)
+        changed = replace_ticket(ticket, priority=decision.priority, tags=decision.tags)
         if ticket.status == "queued":
             _dequeue(tx, ticket)
             _enqueue(tx, changed, now)
@@ -1237,7 +1307,7 @@ def _move(
     """Waiting work changes department and starts waiting afresh there."""
     current = tx.ticket(ticket.ticket_id) or ticket
     _dequeue(tx, current)
-    moved = dataclasses.replace(current, department=target, enqueued_at=now, updated_at=now)
+    moved = replace_ticket(current, department=target, enqueued_at=now, updated_at=now)
     tx.put_ticket(moved)
     _enqueue(tx, moved, now)
     tx.out.emitted.append(

@@ -73,6 +73,8 @@ DEPT = "desk"
 
 #: Answers to offers, and the agent events besides presence and capacity changes.
 OfferAnswer = (OfferAccepted, OfferDeclined)
+#: Agent events that change when and how much an agent may work (their online time).
+AVAILABILITY = (AgentPresenceChanged, AgentCapacityChanged)
 AGENT_ANSWERS: tuple[type, ...] = (OfferAccepted, OfferDeclined, TicketTaken)
 
 #: Order of items due at the same instant: presence first (an agent going off shift
@@ -393,7 +395,7 @@ class Engine:
         t = self._to_core(ev, now)
         if t is None:
             return
-        changes = isinstance(ev, AgentPresenceChanged | AgentCapacityChanged)
+        changes = isinstance(ev, AVAILABILITY)
         if changes and not t.duplicate and not t.noop:
             self._account(ev.agent_id, now, t)
             if self.trace and isinstance(ev, AgentPresenceChanged):

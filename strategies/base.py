@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
+class Candidate(NamedTuple):
     """An agent who may take the work right now (online, in department, below capacity).
 
     ``order`` is the agent's position in the department's configured order, the
-    stable tie-breaker that keeps decisions deterministic.
+    stable tie-breaker that keeps decisions deterministic. A named tuple, not a
+    dataclass: every decision of a scanned department builds one per free agent,
+    and a tuple is built three times faster than a frozen dataclass.
     """
 
     agent_id: str
