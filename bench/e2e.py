@@ -598,6 +598,12 @@ async def latency(
         achieved = await sender
     outcomes = obs.of("lat-")
     timed = [o.latency_ms for o in outcomes if o.latency_ms is not None]
+    if os.environ.get("BENCH_LATENCY_DUMP"):
+        # (decision timestamp ms, latency ms) per ticket: when the slow ones happened.
+        series = sorted((o.timestamp_ms, o.latency_ms) for o in outcomes if o.latency_ms)
+        Path(os.environ["BENCH_LATENCY_DUMP"]).write_text(
+            "".join(f"{t} {lat:.1f}\n" for t, lat in series)
+        )
     p50, p99 = percentile(timed, 0.5), percentile(timed, 0.99)
     say(
         f"latency: {len(timed)} assignments without waiting, sent at {achieved:.0f}/s: "

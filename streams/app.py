@@ -4,7 +4,7 @@ Stage 1 (rules) reads the inbound topics, decodes, picks a department, and re-ke
 by tenant onto ``deskroute.tickets.routed``. Stage 2 (assignment) reads routed
 tickets and agent events from one agent, so each partition has a single writer
 of its state, calls the pure core and writes back what the core returned, closing
-each event with a marker row (see :mod:`streams.state_table`). On a clock tick it
+each batch of events with a marker row (see :mod:`streams.state_table`). On a clock tick it
 also deletes the rows whose dedupe retention ran out (:mod:`streams.expiry`).
 
 The stages send their records with Faust's own producer but not through Faust's
@@ -19,6 +19,7 @@ import base64
 import logging
 import signal
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,7 +59,6 @@ from streams.state_table import (
     Marker,
     View,
     marker_key,
-    output,
 )
 
 log = logging.getLogger("deskroute.worker")
@@ -430,9 +430,25 @@ def create_app(settings: Settings) -> DeskrouteApp:
             metrics.STATE_ROWS_EXPIRED.labels("ticket" if key[:1] == TICKET else "seen").inc()
         return [(key, None) for key in keys]
 
+    @dataclass
+    class StageLoop:
+        #: Inside an event: its batch must not close then.
+        busy: bool = False
+        ack: Callable[[Any], Awaitable[Any]] | None = None
+
+    loop = StageLoop()
+
+    #: A batch of the assignment stage closes after this many events or output bytes
+    #: (its marker lists every output), or as soon as no record waits to be read.
+    batch_events, batch_bytes = 500, 256 * 1024
+
     @app.agent(assign_in)
     async def assignment_stage(stream: Any) -> None:
         await store.ready.wait()
+        # Events are acknowledged when their batch's records were handed to the producer.
+        stream.enable_acks = False
+        ack = loop.ack = stream.ack
+        queue = stream.channel.queue
         send = direct_producer(app).send
         observe = metrics.STAGE_SECONDS.labels("assignment").observe
         get = state.get_fast
@@ -442,37 +458,64 @@ def create_app(settings: Settings) -> DeskrouteApp:
             prefixes["tickets"],
             prefixes["seen"],
         )
-        async for event in stream.events():
-            msg = event.message
-            started = time.perf_counter()
-            mkey = marker_key(msg.partition)
-            marker = get(mkey) or Marker()
-            if marker.applied(msg.topic, msg.offset):
-                # Read again after a restart; its rows and outputs are already recorded.
-                metrics.REPLAYED.inc()
-                continue
-            wall = time.time()
-            # A record stamped too far ahead is refused (decide) and leaves the clock.
-            now = marker.now(msg.timestamp) if msg.timestamp <= wall + skew else marker.clock
-            outputs, t, ev = decide(msg, now, wall)
-            for topic, key, value in outputs:
-                await send(topic, value, key=key)
-            rows: list[tuple[str, Any]] = []
-            if t is not None:
-                changes: tuple[dict[str, Any], ...] = (t.agents, t.departments, t.tickets, t.seen)
-                for prefix, changed in zip(kinds, changes, strict=True):
-                    if changed:
-                        rows += [(prefix + k, v) for k, v in changed.items()]
-            if t is not None and isinstance(ev, ClockTicked):
-                # After the core's transition, within the tick's own event: rows whose
-                # retention ran out leave the table (tombstones in the changelog).
-                rows += expire(ev.tenant, ev.at - retention)
-            # Last, in the same changelog partition: the event is complete.
-            rows.append(
-                (mkey, marker.after(msg.topic, msg.offset, now, tuple(output(*o) for o in outputs)))
-            )
-            await state.write(msg.partition, rows)
-            observe(time.perf_counter() - started)
+        try:
+            async for event in stream.events():
+                loop.busy = True
+                msg = event.message
+                started = time.perf_counter()
+                mkey = marker_key(msg.partition)
+                marker = get(mkey) or Marker()
+                if marker.applied(msg.topic, msg.offset):
+                    # Read again after a restart; its rows and outputs are already recorded.
+                    metrics.REPLAYED.inc()
+                    state.hold(event)
+                else:
+                    wall = time.time()
+                    # A record stamped too far ahead is refused (decide) and leaves the clock.
+                    now = (
+                        marker.now(msg.timestamp) if msg.timestamp <= wall + skew else marker.clock
+                    )
+                    outputs, t, ev = decide(msg, now, wall)
+                    for topic, key, value in outputs:
+                        await send(topic, value, key=key)
+                    rows: list[tuple[str, Any]] = []
+                    if t is not None:
+                        changes: tuple[dict[str, Any], ...] = (
+                            t.agents,
+                            t.departments,
+                            t.tickets,
+                            t.seen,
+                        )
+                        for prefix, changed in zip(kinds, changes, strict=True):
+                            if changed:
+                                rows += [(prefix + k, v) for k, v in changed.items()]
+                    if t is not None and isinstance(ev, ClockTicked):
+                        # After the core's transition, within the tick's own event: rows whose
+                        # retention ran out leave the table (tombstones in the changelog).
+                        rows += expire(ev.tenant, ev.at - retention)
+                    # The event is complete: its marker closes it in memory, and the
+                    # batch's marker (after the batch's rows) in the changelog.
+                    state.stage(
+                        msg.partition,
+                        rows,
+                        marker.after(msg.topic, msg.offset, now, ()),
+                        outputs,
+                        event,
+                    )
+                    observe(time.perf_counter() - started)
+                events, size = state.batch_size()
+                if queue.empty() or events >= batch_events or size >= batch_bytes:
+                    await state.close_batch(ack)
+                loop.busy = False
+        finally:
+            loop.busy = False
+
+    @app.timer(interval=0.05)  # type: ignore[untyped-decorator]
+    async def close_idle_batch() -> None:
+        """Close a batch the stage left open while it waits (a rebalance cleared its
+        queue, say): its events' offsets can be committed only once it is closed."""
+        if not loop.busy and loop.ack is not None and state.batch_size()[0]:
+            await state.close_batch(loop.ack)
 
     def held_tenants() -> list[tuple[str, Any]]:
         """(tenant, config) of the tenants whose partition this worker holds."""
