@@ -107,10 +107,10 @@ def create_app(settings: Settings) -> DeskrouteApp:
         broker_heartbeat_interval=settings.heartbeat_interval_s,
         broker_rebalance_timeout=settings.rebalance_timeout_s,
         broker_request_timeout=max(40.0, settings.session_timeout_s + 1),
-        producer_max_batch_size=settings.producer_max_batch_bytes,
+        producer_max_batch_size=settings.worker_max_batch_bytes,
         # The relay forwards agent events up to max_record_bytes as they are.
         producer_max_request_size=settings.max_record_bytes + 16384,
-        producer_linger_ms=settings.producer_linger_ms,
+        producer_linger_ms=settings.worker_linger_ms,
         table_standby_replicas=0,
         key_serializer="raw",
         value_serializer="raw",
