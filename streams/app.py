@@ -67,6 +67,8 @@ log = logging.getLogger("deskroute.worker")
 class DeskrouteApp(faust.App):
     deskroute_settings: Settings
     deskroute_configs: ConfigStore
+    #: Closes the assignment stage's open batch (see :meth:`streams.kafka._Consumer.wait_empty`).
+    deskroute_before_wait_empty: Callable[[], Awaitable[None]] | None = None
 
     def _new_transport(self) -> Any:
         return Transport(self.conf.broker_consumer, self)
@@ -432,11 +434,19 @@ def create_app(settings: Settings) -> DeskrouteApp:
 
     @dataclass
     class StageLoop:
-        #: Inside an event: its batch must not close then.
-        busy: bool = False
+        #: How the stage acknowledges an event (its stream's ``ack``) once it runs.
         ack: Callable[[Any], Awaitable[Any]] | None = None
 
+        async def close(self) -> None:
+            """Close the open batch, if any. Safe at any moment: an event's rows, marker
+            and acknowledgement join a batch in one step (:meth:`AtomicTable.stage`)."""
+            if self.ack is not None and state.batch_size()[0]:
+                await state.close_batch(self.ack)
+
     loop = StageLoop()
+    # Before Faust waits for every event to be acknowledged (a rebalance, a shutdown),
+    # the open batch is closed: its events are acknowledged only then.
+    app.deskroute_before_wait_empty = loop.close
 
     #: A batch of the assignment stage closes after this many events or output bytes
     #: (its marker lists every output), or as soon as no record waits to be read.
@@ -458,64 +468,58 @@ def create_app(settings: Settings) -> DeskrouteApp:
             prefixes["tickets"],
             prefixes["seen"],
         )
-        try:
-            async for event in stream.events():
-                loop.busy = True
-                msg = event.message
-                started = time.perf_counter()
-                mkey = marker_key(msg.partition)
-                marker = get(mkey) or Marker()
-                if marker.applied(msg.topic, msg.offset):
-                    # Read again after a restart; its rows and outputs are already recorded.
-                    metrics.REPLAYED.inc()
-                    state.hold(event)
-                else:
-                    wall = time.time()
-                    # A record stamped too far ahead is refused (decide) and leaves the clock.
-                    now = (
-                        marker.now(msg.timestamp) if msg.timestamp <= wall + skew else marker.clock
+        async for event in stream.events():
+            msg = event.message
+            started = time.perf_counter()
+            mkey = marker_key(msg.partition)
+            marker = get(mkey) or Marker()
+            if marker.applied(msg.topic, msg.offset):
+                # Read again after a restart; its rows and outputs are already recorded.
+                metrics.REPLAYED.inc()
+                state.hold(event)
+            else:
+                wall = time.time()
+                # A record stamped too far ahead is refused (decide) and leaves the clock.
+                now = marker.now(msg.timestamp) if msg.timestamp <= wall + skew else marker.clock
+                outputs, t, ev = decide(msg, now, wall)
+                for topic, key, value in outputs:
+                    await send(topic, value, key=key)
+                rows: list[tuple[str, Any]] = []
+                if t is not None:
+                    changes: tuple[dict[str, Any], ...] = (
+                        t.agents,
+                        t.departments,
+                        t.tickets,
+                        t.seen,
                     )
-                    outputs, t, ev = decide(msg, now, wall)
-                    for topic, key, value in outputs:
-                        await send(topic, value, key=key)
-                    rows: list[tuple[str, Any]] = []
-                    if t is not None:
-                        changes: tuple[dict[str, Any], ...] = (
-                            t.agents,
-                            t.departments,
-                            t.tickets,
-                            t.seen,
-                        )
-                        for prefix, changed in zip(kinds, changes, strict=True):
-                            if changed:
-                                rows += [(prefix + k, v) for k, v in changed.items()]
-                    if t is not None and isinstance(ev, ClockTicked):
-                        # After the core's transition, within the tick's own event: rows whose
-                        # retention ran out leave the table (tombstones in the changelog).
-                        rows += expire(ev.tenant, ev.at - retention)
-                    # The event is complete: its marker closes it in memory, and the
-                    # batch's marker (after the batch's rows) in the changelog.
-                    state.stage(
-                        msg.partition,
-                        rows,
-                        marker.after(msg.topic, msg.offset, now, ()),
-                        outputs,
-                        event,
-                    )
-                    observe(time.perf_counter() - started)
-                events, size = state.batch_size()
-                if queue.empty() or events >= batch_events or size >= batch_bytes:
-                    await state.close_batch(ack)
-                loop.busy = False
-        finally:
-            loop.busy = False
+                    for prefix, changed in zip(kinds, changes, strict=True):
+                        if changed:
+                            rows += [(prefix + k, v) for k, v in changed.items()]
+                if t is not None and isinstance(ev, ClockTicked):
+                    # After the core's transition, within the tick's own event: rows whose
+                    # retention ran out leave the table (tombstones in the changelog).
+                    rows += expire(ev.tenant, ev.at - retention)
+                # The event is complete: its marker closes it in memory, and the
+                # batch's marker (after the batch's rows) in the changelog.
+                state.stage(
+                    msg.partition,
+                    rows,
+                    marker.after(msg.topic, msg.offset, now, ()),
+                    outputs,
+                    event,
+                )
+                observe(time.perf_counter() - started)
+            events, size = state.batch_size()
+            if queue.empty() or events >= batch_events or size >= batch_bytes:
+                await state.close_batch(ack)
 
-    @app.timer(interval=0.05)  # type: ignore[untyped-decorator]
+    @app.task  # type: ignore[untyped-decorator]
     async def close_idle_batch() -> None:
         """Close a batch the stage left open while it waits (a rebalance cleared its
         queue, say): its events' offsets can be committed only once it is closed."""
-        if not loop.busy and loop.ack is not None and state.batch_size()[0]:
-            await state.close_batch(loop.ack)
+        while not app.should_stop:
+            await asyncio.sleep(0.05)
+            await loop.close()
 
     def held_tenants() -> list[tuple[str, Any]]:
         """(tenant, config) of the tenants whose partition this worker holds."""
