@@ -588,6 +588,9 @@ async def latency(
     settings: Settings, obs: Observer, worker: WorkerProcess, broker_pid: int, eps: float
 ) -> dict[str, float]:
     per_second = max(1.0, eps / 2)
+    if os.environ.get("BENCH_LATENCY_EPS"):
+        # A fixed rate, to compare latencies of two builds on a noisy machine.
+        per_second = float(os.environ["BENCH_LATENCY_EPS"])
     m = max(LATENCY_MIN_EVENTS, int(per_second * LATENCY_S))
     events = [(inbound_topic(c), v) for c, v in inbound_events(m, seed=11, run_id="lat")]
     say(f"latency: {m} tickets at {per_second:.0f}/s (half of e2e_eps), one record at a time")
@@ -598,6 +601,12 @@ async def latency(
         achieved = await sender
     outcomes = obs.of("lat-")
     timed = [o.latency_ms for o in outcomes if o.latency_ms is not None]
+    if os.environ.get("BENCH_LATENCY_DUMP"):
+        # (decision timestamp ms, latency ms) per ticket: when the slow ones happened.
+        series = sorted((o.timestamp_ms, o.latency_ms) for o in outcomes if o.latency_ms)
+        Path(os.environ["BENCH_LATENCY_DUMP"]).write_text(
+            "".join(f"{t} {lat:.1f}\n" for t, lat in series)
+        )
     p50, p99 = percentile(timed, 0.5), percentile(timed, 0.99)
     say(
         f"latency: {len(timed)} assignments without waiting, sent at {achieved:.0f}/s: "

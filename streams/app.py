@@ -4,7 +4,7 @@ Stage 1 (rules) reads the inbound topics, decodes, picks a department, and re-ke
 by tenant onto ``deskroute.tickets.routed``. Stage 2 (assignment) reads routed
 tickets and agent events from one agent, so each partition has a single writer
 of its state, calls the pure core and writes back what the core returned, closing
-each event with a marker row (see :mod:`streams.state_table`). On a clock tick it
+each batch of events with a marker row (see :mod:`streams.state_table`). On a clock tick it
 also deletes the rows whose dedupe retention ran out (:mod:`streams.expiry`).
 
 The stages send their records with Faust's own producer but not through Faust's
@@ -19,6 +19,7 @@ import base64
 import logging
 import signal
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,7 +59,6 @@ from streams.state_table import (
     Marker,
     View,
     marker_key,
-    output,
 )
 
 log = logging.getLogger("deskroute.worker")
@@ -67,6 +67,8 @@ log = logging.getLogger("deskroute.worker")
 class DeskrouteApp(faust.App):
     deskroute_settings: Settings
     deskroute_configs: ConfigStore
+    #: Closes the assignment stage's open batch (see :meth:`streams.kafka._Consumer.wait_empty`).
+    deskroute_before_wait_empty: Callable[[], Awaitable[None]] | None = None
 
     def _new_transport(self) -> Any:
         return Transport(self.conf.broker_consumer, self)
@@ -107,10 +109,10 @@ def create_app(settings: Settings) -> DeskrouteApp:
         broker_heartbeat_interval=settings.heartbeat_interval_s,
         broker_rebalance_timeout=settings.rebalance_timeout_s,
         broker_request_timeout=max(40.0, settings.session_timeout_s + 1),
-        producer_max_batch_size=settings.producer_max_batch_bytes,
+        producer_max_batch_size=settings.worker_max_batch_bytes,
         # The relay forwards agent events up to max_record_bytes as they are.
         producer_max_request_size=settings.max_record_bytes + 16384,
-        producer_linger_ms=settings.producer_linger_ms,
+        producer_linger_ms=settings.worker_linger_ms,
         table_standby_replicas=0,
         key_serializer="raw",
         value_serializer="raw",
@@ -430,9 +432,33 @@ def create_app(settings: Settings) -> DeskrouteApp:
             metrics.STATE_ROWS_EXPIRED.labels("ticket" if key[:1] == TICKET else "seen").inc()
         return [(key, None) for key in keys]
 
+    @dataclass
+    class StageLoop:
+        #: How the stage acknowledges an event (its stream's ``ack``) once it runs.
+        ack: Callable[[Any], Awaitable[Any]] | None = None
+
+        async def close(self) -> None:
+            """Close the open batch, if any. Safe at any moment: an event's rows, marker
+            and acknowledgement join a batch in one step (:meth:`AtomicTable.stage`)."""
+            if self.ack is not None and state.batch_size()[0]:
+                await state.close_batch(self.ack)
+
+    loop = StageLoop()
+    # Before Faust waits for every event to be acknowledged (a rebalance, a shutdown),
+    # the open batch is closed: its events are acknowledged only then.
+    app.deskroute_before_wait_empty = loop.close
+
+    #: A batch of the assignment stage closes after this many events or output bytes
+    #: (its marker lists every output), or as soon as no record waits to be read.
+    batch_events, batch_bytes = 500, 256 * 1024
+
     @app.agent(assign_in)
     async def assignment_stage(stream: Any) -> None:
         await store.ready.wait()
+        # Events are acknowledged when their batch's records were handed to the producer.
+        stream.enable_acks = False
+        ack = loop.ack = stream.ack
+        queue = stream.channel.queue
         send = direct_producer(app).send
         observe = metrics.STAGE_SECONDS.labels("assignment").observe
         get = state.get_fast
@@ -450,29 +476,50 @@ def create_app(settings: Settings) -> DeskrouteApp:
             if marker.applied(msg.topic, msg.offset):
                 # Read again after a restart; its rows and outputs are already recorded.
                 metrics.REPLAYED.inc()
-                continue
-            wall = time.time()
-            # A record stamped too far ahead is refused (decide) and leaves the clock.
-            now = marker.now(msg.timestamp) if msg.timestamp <= wall + skew else marker.clock
-            outputs, t, ev = decide(msg, now, wall)
-            for topic, key, value in outputs:
-                await send(topic, value, key=key)
-            rows: list[tuple[str, Any]] = []
-            if t is not None:
-                changes: tuple[dict[str, Any], ...] = (t.agents, t.departments, t.tickets, t.seen)
-                for prefix, changed in zip(kinds, changes, strict=True):
-                    if changed:
-                        rows += [(prefix + k, v) for k, v in changed.items()]
-            if t is not None and isinstance(ev, ClockTicked):
-                # After the core's transition, within the tick's own event: rows whose
-                # retention ran out leave the table (tombstones in the changelog).
-                rows += expire(ev.tenant, ev.at - retention)
-            # Last, in the same changelog partition: the event is complete.
-            rows.append(
-                (mkey, marker.after(msg.topic, msg.offset, now, tuple(output(*o) for o in outputs)))
-            )
-            await state.write(msg.partition, rows)
-            observe(time.perf_counter() - started)
+                state.hold(event)
+            else:
+                wall = time.time()
+                # A record stamped too far ahead is refused (decide) and leaves the clock.
+                now = marker.now(msg.timestamp) if msg.timestamp <= wall + skew else marker.clock
+                outputs, t, ev = decide(msg, now, wall)
+                for topic, key, value in outputs:
+                    await send(topic, value, key=key)
+                rows: list[tuple[str, Any]] = []
+                if t is not None:
+                    changes: tuple[dict[str, Any], ...] = (
+                        t.agents,
+                        t.departments,
+                        t.tickets,
+                        t.seen,
+                    )
+                    for prefix, changed in zip(kinds, changes, strict=True):
+                        if changed:
+                            rows += [(prefix + k, v) for k, v in changed.items()]
+                if t is not None and isinstance(ev, ClockTicked):
+                    # After the core's transition, within the tick's own event: rows whose
+                    # retention ran out leave the table (tombstones in the changelog).
+                    rows += expire(ev.tenant, ev.at - retention)
+                # The event is complete: its marker closes it in memory, and the
+                # batch's marker (after the batch's rows) in the changelog.
+                state.stage(
+                    msg.partition,
+                    rows,
+                    marker.after(msg.topic, msg.offset, now, ()),
+                    outputs,
+                    event,
+                )
+                observe(time.perf_counter() - started)
+            events, size = state.batch_size()
+            if queue.empty() or events >= batch_events or size >= batch_bytes:
+                await state.close_batch(ack)
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def close_idle_batch() -> None:
+        """Close a batch the stage left open while it waits (a rebalance cleared its
+        queue, say): its events' offsets can be committed only once it is closed."""
+        while not app.should_stop:
+            await asyncio.sleep(0.05)
+            await loop.close()
 
     def held_tenants() -> list[tuple[str, Any]]:
         """(tenant, config) of the tenants whose partition this worker holds."""

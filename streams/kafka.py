@@ -80,6 +80,14 @@ class _Consumer(faust_aiokafka.Consumer):
     def _new_consumer_thread(self) -> _ConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
+    async def wait_empty(self) -> None:
+        # The assignment stage acknowledges its events per batch of changelog writes
+        # (streams.state_table): a batch left open would be waited for forever.
+        before = getattr(self.app, "deskroute_before_wait_empty", None)
+        if before is not None:
+            await before()
+        await super().wait_empty()
+
     async def perform_seek(self) -> None:
         self._seeking += 1
         try:

@@ -66,6 +66,14 @@ class Settings:
     #: Producer batch size in bytes.
     producer_max_batch_bytes: int = 16384
     producer_linger_ms: int = 0
+    #: The worker's own producer (every routed ticket, relayed agent event, outcome
+    #: and changelog row): how long a batch waits for more records, and how large it
+    #: may grow. A few milliseconds make batches of many records under load, which
+    #: the brokers read and write far faster than as many one-record batches (the
+    #: embedded one slows down with every batch a partition holds); the clients
+    #: (gateway, tools) keep ``producer_*``.
+    worker_linger_ms: int = 5
+    worker_max_batch_bytes: int = 262144
     session_timeout_s: float = 6.0
     heartbeat_interval_s: float = 1.0
     rebalance_timeout_s: float = 5.0
@@ -151,6 +159,15 @@ class Settings:
         if self.max_clock_skew_s <= 0:
             raise SettingsError(
                 f"DESKROUTE_MAX_CLOCK_SKEW_S: {self.max_clock_skew_s} must be positive"
+            )
+        if not 0 <= self.worker_linger_ms <= 1000:
+            raise SettingsError(
+                f"DESKROUTE_WORKER_LINGER_MS: {self.worker_linger_ms} outside 0..1000"
+            )
+        if not 1024 <= self.worker_max_batch_bytes <= self.max_record_bytes:
+            raise SettingsError(
+                f"DESKROUTE_WORKER_MAX_BATCH_BYTES: {self.worker_max_batch_bytes} outside "
+                f"1024..DESKROUTE_MAX_RECORD_BYTES ({self.max_record_bytes})"
             )
         if not 0 < self.web_port < 65536:
             raise SettingsError(f"DESKROUTE_WEB_PORT: {self.web_port} is not a port")

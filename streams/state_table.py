@@ -21,10 +21,15 @@ outputs in the markers after the last committed consumer offset are sent again,
 so an output lost in the crash is never lost for good (consumers may see a
 repeat; every output carries the ticket id to deduplicate on).
 
-The stage writes an event's rows with :meth:`AtomicTable.write`: into the store
-and, in the same order, straight to the changelog through Faust's producer (one
-``send`` per row, no per-row pending-message object or event-loop turn). A
-deleted row is a tombstone, applied in order on recovery like any other row.
+The stage applies an event's rows to the store at once (:meth:`AtomicTable.stage`)
+and sends them to the changelog per *batch* of events (:meth:`AtomicTable.close_batch`,
+straight through Faust's producer): the last value of each key the batch changed,
+then one marker with the offsets after its last event and the outputs of all its
+events. A batch closes as soon as no record waits to be read (so one event at a
+time under light load) or when it is large; its events are acknowledged only
+then, so no committed offset runs ahead of the changelog. Recovery treats a batch
+exactly as it treated one event. A deleted row is a tombstone, applied in order
+on recovery like any other row.
 Rows that only serve deduplication expire (:mod:`streams.expiry`); the index of
 what may expire is fed by every row written or recovered.
 """
@@ -208,6 +213,16 @@ class AtomicTable(faust.Table[str, Any]):
         self.producer: Callable[[], AIOKafkaProducer] | None = None
         self.expiries = Expiries()
         self._dumps = StateCodec()._dumps
+        #: Rows applied to the store whose changelog records are not sent yet: the
+        #: last value per key, per partition (see :meth:`stage`).
+        self._dirty: dict[int, dict[str, Any]] = {}
+        #: The marker that closes each partition's open batch, and its outputs.
+        self._closing: dict[int, Marker] = {}
+        self._closing_outputs: dict[int, list[tuple[str, str, str]]] = {}
+        #: Events of the open batch, acknowledged once its records are sent.
+        self._open_events: list[Any] = []
+        self._open_bytes = 0
+        self._closing_lock = asyncio.Lock()
 
     def get_fast(self, key: str) -> Any:
         """The row at ``key`` or None (see :func:`getter`)."""
@@ -244,6 +259,94 @@ class AtomicTable(faust.Table[str, Any]):
             fut.add_done_callback(self._persisted)
         return fut
 
+    def stage(
+        self,
+        partition: int,
+        rows: Sequence[tuple[str, Any]],
+        marker: Marker,
+        outputs: Sequence[tuple[str, bytes | None, bytes]],
+        event: Any,
+    ) -> None:
+        """Apply one event's ``rows`` (value None: delete) and its ``marker`` to the
+        store now; their changelog records are sent when the batch closes.
+
+        A batch is a run of events closed by :meth:`close_batch`: for each partition,
+        the last value of every key the batch changed, then ONE marker holding the
+        source offsets after the batch's last event and the outputs of all its
+        events. Recovery applies a batch whole or not at all, like one event before;
+        a key changed by many events of a batch is written once. ``event`` is
+        acknowledged (its offset may be committed) only after the batch's records
+        were handed to the producer, whose flush precedes every commit.
+        """
+        store = self.data
+        raw = getattr(store, "data", None)
+        target: Any = raw if isinstance(raw, dict) else store
+        note = self.expiries.row
+        dirty = self._dirty.get(partition)
+        if dirty is None:
+            dirty = self._dirty[partition] = {}
+        for key, value in rows:
+            if value is None:
+                target.pop(key, None)
+            else:
+                target[key] = value
+            dirty[key] = value
+            note(key, value)
+        target[marker_key(partition)] = marker
+        self._closing[partition] = marker
+        if outputs:
+            box = self._closing_outputs.setdefault(partition, [])
+            for o in outputs:
+                box.append(output(*o))
+                self._open_bytes += len(o[2])
+        self._open_events.append(event)
+
+    def hold(self, event: Any) -> None:
+        """Acknowledge ``event``, which changed nothing, with the open batch."""
+        self._open_events.append(event)
+
+    def batch_size(self) -> tuple[int, int]:
+        """(events, output bytes) of the open batch."""
+        return len(self._open_events), self._open_bytes
+
+    async def close_batch(self, ack: Callable[[Any], Awaitable[Any]]) -> None:
+        """Send the open batch's rows and markers to the changelog, then ``ack`` its events.
+
+        Serialized: the records of two batches never interleave in a partition."""
+        async with self._closing_lock:
+            if not self._open_events and not self._closing:
+                return
+            dirty, self._dirty = self._dirty, {}
+            closing, self._closing = self._closing, {}
+            outputs, self._closing_outputs = self._closing_outputs, {}
+            events, self._open_events = self._open_events, []
+            self._open_bytes = 0
+            assert self.producer is not None, "AtomicTable.producer is not set"
+            send = self.producer().send
+            topic = self.changelog_topic.get_topic_name()
+            dumps = self._dumps
+            fut: asyncio.Future[Any] | None = None
+            for partition, marker in closing.items():
+                for key, value in dirty.get(partition, {}).items():
+                    fut = await send(
+                        topic,
+                        None if value is None else dumps(value),
+                        key=key.encode(),
+                        partition=partition,
+                    )
+                box = outputs.get(partition)
+                if box:
+                    marker = Marker(
+                        marker.offsets, marker.clock, marker.topic, marker.offset, tuple(box)
+                    )
+                fut = await send(
+                    topic, dumps(marker), key=marker_key(partition).encode(), partition=partition
+                )
+            if fut is not None and not isinstance(getattr(self.data, "data", None), dict):
+                fut.add_done_callback(self._persisted)
+            for event in events:
+                await ack(event)
+
     def _persisted(self, fut: asyncio.Future[Any]) -> None:
         """A local (RocksDB) store remembers how far the changelog it holds goes."""
         if fut.cancelled() or fut.exception() is not None:
@@ -276,12 +379,22 @@ class AtomicTable(faust.Table[str, Any]):
         # partition given back later from its changelog afresh.
         gone = set(range(self.partitions or 0)) - now
         self._held &= now
+        self._drop_batch(gone)
         self._drop_rows(gone)
         log.info(
             "state partitions through a rebalance",
             extra={"kept": sorted(self._held), "dropped": sorted(gone), "assigned": sorted(now)},
         )
         await super().on_rebalance(assigned, revoked, newly_assigned, generation_id)
+
+    def _drop_batch(self, partitions: set[int]) -> None:
+        """An open batch's records of partitions now owned elsewhere are not sent, and
+        its events of them stay unacknowledged: the new owner reads them again."""
+        for partition in partitions:
+            self._dirty.pop(partition, None)
+            self._closing.pop(partition, None)
+            self._closing_outputs.pop(partition, None)
+        self._open_events = [e for e in self._open_events if e.message.partition not in partitions]
 
     def _drop_rows(self, partitions: set[int]) -> None:
         """Forget the rows of partitions another worker now owns: the changelog has
