@@ -33,19 +33,32 @@ class _Factory:
         return "<factory>"
 
 
+def _twin(cls: type) -> type:
+    """A plain class with the row class's slots, in the same order: the same memory
+    layout, without the frozen ``__setattr__``. A row is filled in as its twin (plain
+    attribute stores, the cheapest write there is) and becomes the row class before
+    anyone else sees it; assigning ``__class__`` checks the layouts match."""
+    return type(f"_{cls.__name__}Fill", (), {"__slots__": cls.__dict__["__slots__"]})
+
+
 def _fast_init(cls: C) -> C:
-    """The dataclass's own ``__init__``, generated again to set each slot through its
-    descriptor: a frozen dataclass's ``__init__`` goes through ``object.__setattr__``
-    per field, which made building a row cost three times what it needs to.
+    """The dataclass's own ``__init__``, generated again to fill the instance in as
+    its twin (``_twin``): a frozen dataclass's ``__init__`` goes through
+    ``object.__setattr__`` per field, which made building a row cost several times
+    what it needs to.
 
     Same parameters, defaults and default factories, in field order; the rows have
     no ``__post_init__`` to call.
     """
     params, lines = [], []
-    scope: dict[str, Any] = {"_FACTORY": _Factory()}
+    scope: dict[str, Any] = {
+        "_FACTORY": _Factory(),
+        "_TWIN": _twin(cls),
+        "_CLS": cls,
+        "_set_class": object.__setattr__,
+    }
     for f in fields(cls):
         n = f.name
-        scope[f"_set_{n}"] = cls.__dict__[n].__set__
         value = n
         if f.default is not MISSING:
             scope[f"_default_{n}"] = f.default
@@ -56,8 +69,13 @@ def _fast_init(cls: C) -> C:
             value = f"_factory_{n}() if {n} is _FACTORY else {n}"
         else:
             params.append(n)
-        lines.append(f"    _set_{n}(self, {value})\n")
-    exec(f"def __init__(self, {', '.join(params)}):\n{''.join(lines)}", scope)
+        lines.append(f"    self.{n} = {value}\n")
+    body = "".join(lines)
+    exec(
+        f"def __init__(self, {', '.join(params)}):\n"
+        f"    _set_class(self, '__class__', _TWIN)\n{body}    self.__class__ = _CLS\n",
+        scope,
+    )
     scope["__init__"].__qualname__ = f"{cls.__qualname__}.__init__"
     cls.__init__ = scope["__init__"]  # type: ignore[misc]
     return cls
@@ -157,16 +175,19 @@ def _replacer(cls: type[Row]) -> Callable[..., Row]:
     """``dataclasses.replace`` for one row class, generated as straight-line code.
 
     The generic version walks the fields and calls ``__init__`` on every change (a
-    quarter of the simulator's time went there); this one sets each slot of a fresh
-    instance once, through the slot's own descriptor, as the frozen ``__init__``
-    does. Same value, same field order, and an unknown field is a ``TypeError`` too.
+    quarter of the simulator's time went there); this one fills a fresh instance in
+    as the class's twin (``_twin``), each field stored once. Same value, same field
+    order, and an unknown field is a ``TypeError`` too.
     """
     names = [f.name for f in fields(cls)]
     params = ", ".join(f"{n}=_KEEP" for n in names)
-    body = "".join(f"    _set_{n}(new, self.{n} if {n} is _KEEP else {n})\n" for n in names)
-    src = f"def replace(self, *, {params}):\n    new = _new(_cls)\n{body}    return new\n"
-    scope: dict[str, Any] = {f"_set_{n}": cls.__dict__[n].__set__ for n in names}
-    scope.update(_KEEP=object(), _new=object.__new__, _cls=cls)
+    body = "".join(f"    new.{n} = self.{n} if {n} is _KEEP else {n}\n" for n in names)
+    src = (
+        f"def replace(self, *, {params}):\n    new = _new(_TWIN)\n{body}"
+        "    new.__class__ = _CLS\n    return new\n"
+    )
+    scope: dict[str, Any] = {"_KEEP": object(), "_new": object.__new__}
+    scope.update(_TWIN=_twin(cls), _CLS=cls)
     exec(src, scope)
     fn: Callable[..., Row] = scope["replace"]
     return fn
