@@ -113,7 +113,7 @@ class MemoryState:
         found.pending.clear()
 
 
-@dataclass
+@dataclass(slots=True)
 class Transition:
     agents: dict[str, AgentState] = field(default_factory=dict)
     departments: dict[str, DepartmentState] = field(default_factory=dict)
@@ -668,6 +668,7 @@ def _scan(
     # The loop runs for every decision of a small department: reads are hoisted and
     # inlined (``tx.agent``, ``tx.capacity``, ``AgentState.load``), the checks are not.
     configs = tx.config.agents
+    new_tuple = tuple.__new__
     prefix, written, rows = tx.prefix, tx.agents_out, tx.agents_in
     for order, agent_id in enumerate(tx.config.department_agents.get(dept_id, ())):
         k = prefix + agent_id
@@ -696,17 +697,17 @@ def _scan(
             excluded[agent_id] = gap
         else:
             score = sum(min(configured.skills.get(s, 0), 10) for s in wanted) if wanted else 0
-            candidates.append(
-                Candidate(
-                    agent_id,
-                    load,
-                    capacity,
-                    agent.last_assigned_at,
-                    configured.priority,
-                    order,
-                    score,
-                )
+            # ``Candidate(...)`` without the named tuple's Python ``__new__`` in between
+            candidate = (
+                agent_id,
+                load,
+                capacity,
+                agent.last_assigned_at,
+                configured.priority,
+                order,
+                score,
             )
+            candidates.append(new_tuple(Candidate, candidate))
     return _Scanned(candidates, excluded)
 
 
