@@ -27,9 +27,11 @@ from agents_state.model import (
     OfferDeadline,
     QueueEntry,
     TicketState,
+    builder,
     replace_agent,
     replace_department,
     replace_ticket,
+    replacer,
     state_key,
 )
 from rules import decide as decide_rules
@@ -113,7 +115,7 @@ class MemoryState:
         found.pending.clear()
 
 
-@dataclass
+@dataclass(slots=True)
 class Transition:
     agents: dict[str, AgentState] = field(default_factory=dict)
     departments: dict[str, DepartmentState] = field(default_factory=dict)
@@ -204,6 +206,26 @@ class _Tx:
         return configured.capacity.get(channel, 0) if configured else 0
 
 
+# Copies for the writes every routed ticket makes (``replace_*`` for the others).
+_ticket_offered = replacer(
+    TicketState, "status", "offered_to", "offer_expires_at", "offered_at", "strategy", "updated_at"
+)
+_ticket_assigned = replacer(
+    TicketState, "status", "agent_id", "strategy", "offered_to", "updated_at"
+)
+_ticket_status = replacer(TicketState, "status", "updated_at")
+_agent_given = replacer(AgentState, "offers", "open_work", "last_assigned_at")
+_agent_work = replacer(AgentState, "open_work")
+_agent_offers = replacer(AgentState, "offers")
+_department_queues = replacer(DepartmentState, "queues")
+_department_offers = replacer(DepartmentState, "offers")
+_department_offered = replacer(DepartmentState, "queues", "cursors", "offers")
+# The records every routed ticket brings, built as their classes do (checks included).
+_queued_event, _offered_event, _assigned_event, _missed_event, _withdrawn_event = map(
+    builder, (TicketQueued, TicketOffered, TicketAssigned, OfferMissed, OfferWithdrawn)
+)
+_pick_context = builder(PickContext)
+
 # -- entry points -------------------------------------------------------------
 
 
@@ -245,7 +267,7 @@ def on_ticket_routed(
         position = len(tx.department(ev.department).pulls.get(ev.channel, ()))
         why = "left unassigned by a rule" if ev.leave_unassigned else "pull mode"
         tx.out.emitted.append(
-            TicketQueued(
+            _queued_event(
                 ev.ticket_id,
                 ev.tenant,
                 ev.department,
@@ -288,11 +310,11 @@ def withdraw_ticket(
             _drop_offer(tx, agent_id, ticket)
             freed.add(agent_id)
             tx.out.emitted.append(
-                OfferWithdrawn(
+                _withdrawn_event(
                     ticket_id,
                     tx.tenant,
                     ticket.department,
-                    ticket.channel,  # type: ignore[arg-type]
+                    ticket.channel,
                     agent_id,
                     "the customer left",
                     now,
@@ -349,10 +371,10 @@ def on_agent_event(
             tx.out.noop = "work not open for this agent"
         else:
             remaining = tuple([t for t in agent.open_work[channel] if t != ev.ticket_id])
-            tx.put_agent(replace_agent(agent, open_work={**agent.open_work, channel: remaining}))
+            tx.put_agent(_agent_work(agent, open_work={**agent.open_work, channel: remaining}))
             ticket = tx.ticket(ev.ticket_id)
             if ticket is not None:
-                tx.put_ticket(replace_ticket(ticket, status="finished", updated_at=now))
+                tx.put_ticket(_ticket_status(ticket, status="finished", updated_at=now))
             freed = (channel,)
     elif isinstance(ev, OfferAccepted):
         freed = _accept(tx, ev, now)
@@ -409,7 +431,7 @@ def _enqueue(tx: _Tx, ticket: TicketState, now: float) -> None:
         dept = replace_department(dept, pulls={**dept.pulls, ticket.channel: pulls})
     else:
         queue = _inserted(dept.queues.get(ticket.channel, ()), entry)
-        dept = replace_department(dept, queues={**dept.queues, ticket.channel: queue})
+        dept = _department_queues(dept, queues={**dept.queues, ticket.channel: queue})
     tx.put_department(ticket.department, dept)
 
 
@@ -464,11 +486,11 @@ def _say_queued(tx: _Tx, ticket_id: str, prefix: str, now: float) -> None:
     else:
         why = _why_nobody(_candidates(tx, ticket.department, ticket.channel, ticket, now))
     tx.out.emitted.append(
-        TicketQueued(
+        _queued_event(
             ticket_id,
             tx.tenant,
             ticket.department,
-            ticket.channel,  # type: ignore[arg-type]
+            ticket.channel,
             ticket.priority,
             position,
             "; ".join(filter(None, (prefix, why))),
@@ -668,6 +690,7 @@ def _scan(
     # The loop runs for every decision of a small department: reads are hoisted and
     # inlined (``tx.agent``, ``tx.capacity``, ``AgentState.load``), the checks are not.
     configs = tx.config.agents
+    new_tuple = tuple.__new__
     prefix, written, rows = tx.prefix, tx.agents_out, tx.agents_in
     for order, agent_id in enumerate(tx.config.department_agents.get(dept_id, ())):
         k = prefix + agent_id
@@ -696,17 +719,17 @@ def _scan(
             excluded[agent_id] = gap
         else:
             score = sum(min(configured.skills.get(s, 0), 10) for s in wanted) if wanted else 0
-            candidates.append(
-                Candidate(
-                    agent_id,
-                    load,
-                    capacity,
-                    agent.last_assigned_at,
-                    configured.priority,
-                    order,
-                    score,
-                )
+            # ``Candidate(...)`` without the named tuple's Python ``__new__`` in between
+            candidate = (
+                agent_id,
+                load,
+                capacity,
+                agent.last_assigned_at,
+                configured.priority,
+                order,
+                score,
             )
+            candidates.append(new_tuple(Candidate, candidate))
     return _Scanned(candidates, excluded)
 
 
@@ -782,7 +805,7 @@ def _serve(
     entry, ticket, eligible = found
     strategy = tx.config.departments[dept_id].strategy_for(channel)
     cursor = tx.department(dept_id).cursors.get(channel, -1)
-    chosen = eligible.pick(strategy, PickContext(entry.ticket_id, cursor))
+    chosen = eligible.pick(strategy, _pick_context(entry.ticket_id, cursor))
     if chosen is None:  # pragma: no cover - candidates is never empty here
         return False
     _place(tx, dept_id, channel, entry, ticket, chosen, strategy, eligible, now)
@@ -872,7 +895,7 @@ def _place(
         for agent_id in ringing:
             agent = tx.agent(agent_id)
             tx.put_agent(
-                replace_agent(
+                _agent_offers(
                     agent,
                     offers={
                         **agent.offers,
@@ -885,10 +908,10 @@ def _place(
         i = bisect.bisect(offers, deadline)
         offers = (*offers[:i], deadline, *offers[i:])
         tx.put_department(
-            dept_id, replace_department(dept, queues=queues, cursors=cursors, offers=offers)
+            dept_id, _department_offered(dept, queues=queues, cursors=cursors, offers=offers)
         )
         tx.put_ticket(
-            replace_ticket(
+            _ticket_offered(
                 ticket,
                 status="offered",
                 offered_to=ringing,
@@ -899,11 +922,11 @@ def _place(
             )
         )
         tx.out.emitted.append(
-            TicketOffered(
+            _offered_event(
                 entry.ticket_id,
                 tx.tenant,
                 dept_id,
-                channel,  # type: ignore[arg-type]
+                channel,
                 ringing,
                 strategy,
                 expires,
@@ -935,7 +958,7 @@ def _hand_over(
     if ticket.ticket_id in held:
         offers = {**offers, channel: tuple([t for t in held if t != ticket.ticket_id])}
     tx.put_agent(
-        replace_agent(
+        _agent_given(
             agent,
             offers=offers,
             open_work={
@@ -946,7 +969,7 @@ def _hand_over(
         )
     )
     tx.put_ticket(
-        replace_ticket(
+        _ticket_assigned(
             ticket,
             status="assigned",
             agent_id=agent_id,
@@ -956,11 +979,11 @@ def _hand_over(
         )
     )
     tx.out.emitted.append(
-        TicketAssigned(
+        _assigned_event(
             ticket.ticket_id,
             tx.tenant,
             ticket.department,
-            channel,  # type: ignore[arg-type]
+            channel,
             agent_id,
             strategy,
             explanation,
@@ -994,7 +1017,7 @@ def _forget_offer(tx: _Tx, ticket: TicketState) -> None:
     dept = tx.department(ticket.department)
     tx.put_department(
         ticket.department,
-        replace_department(
+        _department_offers(
             dept, offers=tuple([o for o in dept.offers if o.ticket_id != ticket.ticket_id])
         ),
     )
@@ -1002,11 +1025,11 @@ def _forget_offer(tx: _Tx, ticket: TicketState) -> None:
 
 def _missed(tx: _Tx, ticket: TicketState, agent_id: str, reason: str, now: float) -> None:
     tx.out.emitted.append(
-        OfferMissed(
+        _missed_event(
             ticket.ticket_id,
             tx.tenant,
             ticket.department,
-            ticket.channel,  # type: ignore[arg-type]
+            ticket.channel,
             agent_id,
             reason,
             now,
@@ -1035,11 +1058,11 @@ def _accept(tx: _Tx, ev: OfferAccepted, now: float) -> tuple[str, ...]:
     for agent_id in others:
         _drop_offer(tx, agent_id, ticket)
         tx.out.emitted.append(
-            OfferWithdrawn(
+            _withdrawn_event(
                 ticket.ticket_id,
                 tx.tenant,
                 ticket.department,
-                channel,  # type: ignore[arg-type]
+                channel,
                 agent_id,
                 f"taken by {ev.agent_id}",
                 now,
@@ -1182,11 +1205,11 @@ def _reopen(tx: _Tx, agent_id: str, ticket_id: str, now: float) -> str:
         )
     else:
         tx.out.emitted.append(
-            TicketQueued(
+            _queued_event(
                 ticket_id,
                 tx.tenant,
                 target,
-                ticket.channel,  # type: ignore[arg-type]
+                ticket.channel,
                 ticket.priority,
                 1,
                 f"agent {agent_id} went offline with it open",

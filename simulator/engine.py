@@ -45,7 +45,7 @@ from agents_state import (
     on_ticket_routed,
     withdraw_ticket,
 )
-from agents_state.model import KEY_SEP
+from agents_state.model import KEY_SEP, builder
 from agents_state.transitions import Transition
 from schemas.codec import encode
 from schemas.events import (
@@ -218,6 +218,14 @@ class Outcome:
         return out
 
 
+# Records and items built for every customer, as their classes build them (checks
+# included), at half the cost of a frozen dataclass's own ``__init__``.
+_ticket_routed, _accepted, _declined, _work_finished, _clock_ticked = map(
+    builder, (TicketRouted, OfferAccepted, OfferDeclined, WorkFinished, ClockTicked)
+)
+_arrival, _leaves, _deadline = map(builder, (Arrival, CustomerLeaves, Deadline))
+
+
 def offer_draw(seed: int, ticket_id: str, agent_id: str, attempt: int = 0, what: str = "") -> float:
     """A uniform [0, 1) for one offer, a pure function of who and what (not of order)."""
     digest = hashlib.blake2b(
@@ -348,7 +356,7 @@ class Engine:
         r = a.routed
         self._register(r, now, a.handle_s)
         if a.patience_s is not None:
-            self.push(now + a.patience_s, RANK_LEAVE, CustomerLeaves(r.ticket_id))
+            self.push(now + a.patience_s, RANK_LEAVE, _leaves(r.ticket_id))
         self.route(r, now)
 
     def _register(self, r: TicketRouted, now: float, handle_s: float | None) -> None:
@@ -426,11 +434,11 @@ class Engine:
         was not ticked at this instant already): nothing is ticked for nothing."""
         held = self.state.tickets.get(f"{self.tenant}{KEY_SEP}{d.ticket_id}")
         if held is not None and held.status == d.status and now > self._last_tick:
-            self._tick(ClockTicked(self.tenant, now), now)
+            self._tick(_clock_ticked(self.tenant, now), now)
 
     def _at_deadline(self, at: float, ticket_id: str, status: str) -> None:
         if self.ticks:
-            self.push(at, RANK_DEADLINE, Deadline(at, ticket_id, status))
+            self.push(at, RANK_DEADLINE, _deadline(at, ticket_id, status))
 
     def _account(self, agent_id: str, now: float, t: Transition | None) -> None:
         """Close the agent's running online interval; open one if ``t`` leaves them online."""
@@ -526,7 +534,7 @@ class Engine:
             # the recorded finish was seen (and changed nothing): this one needs its own id
             handle, event_id = ticket.deferred_s, f"f-{e.ticket_id}-deferred"
         if handle is not None:
-            finished = WorkFinished(
+            finished = _work_finished(
                 event_id, self.tenant, e.agent_id, e.ticket_id, answered + handle
             )
             self.push(answered + handle, RANK_FINISH, finished)
@@ -569,9 +577,7 @@ class Engine:
                 p = plan.decline_probability
                 declines = p > 0 and offer_draw(self.seed, e.ticket_id, agent_id, n, "no") < p
             at = now + delay
-            answer: type[OfferAccepted | OfferDeclined] = (
-                OfferDeclined if declines else OfferAccepted
-            )
+            answer = _declined if declines else _accepted
             self.push(
                 at,
                 RANK_ANSWER,
@@ -643,11 +649,11 @@ def _arrivals(scenario: Scenario, index: int) -> Source:
     prefix = "t" if len(scenario.arrivals) == 1 else f"s{index}."
     for n, at in enumerate(stream.times(rng, scenario.hours * 3600.0)):
         tid = f"{prefix}{n}"
-        routed = TicketRouted(
+        routed = _ticket_routed(
             tid, tenant, channel, "sim", tid, dept, "sim", version, priority, at, at, at
         )
         waits = patience.draw(rng) if patience is not None else None
-        yield at, RANK_ARRIVAL, Arrival(routed, handle.draw(rng), waits)
+        yield at, RANK_ARRIVAL, _arrival(routed, handle.draw(rng), waits)
 
 
 def _shifts(scenario: Scenario, plan: AgentPlan) -> Source:
