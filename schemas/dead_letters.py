@@ -22,8 +22,8 @@ KEEP_BYTES = 700_000
 #: Longest base64 of a kept original, the codec's limit for ``original_b64``.
 KEEP_B64_CHARS = 4 * -(-KEEP_BYTES // 3)
 #: Kafka headers kept, and the longest value kept of each.
-HEADERS_KEPT = 32
-HEADER_CHARS = 500
+HEADERS_KEPT = 16
+HEADER_CHARS = 200
 #: Longest ``detail`` kept.
 DETAIL_CHARS = 1000
 

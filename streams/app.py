@@ -501,6 +501,12 @@ def create_app(settings: Settings) -> DeskrouteApp:
                     rows += expire(ev.tenant, ev.at - retention)
                 # The event is complete: its marker closes it in memory, and the
                 # batch's marker (after the batch's rows) in the changelog.
+                size = sum(len(o[2]) for o in outputs)
+                if size and state.batch_size()[1] + size > batch_bytes:
+                    # The batch's marker holds all its outputs and must stay one record
+                    # under the broker's limit: a large output (a dead letter holding
+                    # up to 700,000 bytes of its original) starts a batch of its own.
+                    await state.close_batch(ack)
                 state.stage(
                     msg.partition,
                     rows,

@@ -13,6 +13,7 @@ from gateway.deadletter import dead_letter as gateway_dead_letter
 from schemas.codec import MAX_RECORD_BYTES, decode, encode
 from schemas.dead_letters import KEEP_BYTES, dead_letter
 from schemas.events import EventDeadLettered
+from streams.state_table import Marker, StateCodec, output
 
 
 def letter(original: bytes, detail: str = "why") -> EventDeadLettered:
@@ -65,3 +66,28 @@ def test_gateway_dead_letters_of_large_bodies_decode() -> None:
     assert back.original_bytes == len(body)
     assert back.headers["x-deskroute-original-bytes"] == str(len(body))
     assert base64.b64decode(back.original_b64) == body[:KEEP_BYTES]
+
+
+def test_the_largest_dead_letter_fits_in_one_changelog_marker() -> None:
+    """The assignment stage's batch marker repeats its outputs (for a resend after a
+    crash); one holding the worst dead letter must still be one record under Kafka's
+    default 1 MiB limit, control characters escaped and all."""
+    nasty = "\x01" * 1000
+    worst = dead_letter(
+        topic="deskroute.tickets.routed",
+        partition=3,
+        offset=10**12,
+        reason="oversize",
+        detail=nasty,
+        original=b"\x00" * (10 << 20),
+        headers={f"{n:02d}{nasty}": nasty for n in range(64)},
+        occurred_at=1.0,
+    )
+    marker = Marker(
+        {"deskroute.tickets.routed": 10**12},
+        1.0,
+        "deskroute.tickets.routed",
+        10**12,
+        (output("deskroute.deadletter", b"tenant" * 40, encode(worst)),),
+    )
+    assert len(StateCodec()._dumps(marker)) < 1_048_588 - 1024
