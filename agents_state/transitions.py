@@ -83,21 +83,31 @@ class StateView(Protocol):
 
 
 @dataclass
-class MemoryState:
-    """Dict-backed state for tests and the offline simulator."""
+class PlainState:
+    """The four state tables as dicts and nothing else: the core scans every agent
+    (small departments in the simulator; the reference the index is tested against)."""
 
     agents: dict[str, AgentState] = field(default_factory=dict)
     departments: dict[str, DepartmentState] = field(default_factory=dict)
     tickets: dict[str, TicketState] = field(default_factory=dict)
     seen: dict[str, float] = field(default_factory=dict)
-    #: Who may take work, per department and channel: derived from ``agents``.
-    index: RouteIndex = field(default_factory=RouteIndex, compare=False, repr=False)
 
     def apply(self, t: Transition) -> None:
         self.agents.update(t.agents)
         self.departments.update(t.departments)
         self.tickets.update(t.tickets)
         self.seen.update(t.seen)
+
+
+@dataclass
+class MemoryState(PlainState):
+    """Dict-backed state for tests and the offline simulator, with the agent index."""
+
+    #: Who may take work, per department and channel: derived from ``agents``.
+    index: RouteIndex = field(default_factory=RouteIndex, compare=False, repr=False)
+
+    def apply(self, t: Transition) -> None:
+        PlainState.apply(self, t)
         for key, agent in t.agents.items():
             tenant = self.index.tenants.get(key.split(KEY_SEP, 1)[0])
             if tenant is not None:

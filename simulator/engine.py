@@ -36,8 +36,6 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from agents_state import (
-    AgentState,
-    DepartmentState,
     MemoryState,
     TicketState,
     on_agent_event,
@@ -46,7 +44,7 @@ from agents_state import (
     withdraw_ticket,
 )
 from agents_state.model import KEY_SEP, builder
-from agents_state.transitions import Transition
+from agents_state.transitions import PlainState, Transition
 from schemas.codec import encode
 from schemas.events import (
     AgentCapacityChanged,
@@ -99,22 +97,6 @@ DRAIN_HOURS = 24.0
 
 Item = Any
 Source = Iterator[tuple[float, int, Item]]
-
-
-@dataclass
-class PlainState:
-    """The four state tables as dicts, without ``MemoryState``'s index."""
-
-    agents: dict[str, AgentState] = field(default_factory=dict)
-    departments: dict[str, DepartmentState] = field(default_factory=dict)
-    tickets: dict[str, TicketState] = field(default_factory=dict)
-    seen: dict[str, float] = field(default_factory=dict)
-
-    def apply(self, t: Transition) -> None:
-        self.agents.update(t.agents)
-        self.departments.update(t.departments)
-        self.tickets.update(t.tickets)
-        self.seen.update(t.seen)
 
 
 @dataclass(frozen=True, slots=True)

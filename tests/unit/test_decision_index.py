@@ -11,21 +11,17 @@ side restarts from its rows (a recovered table): the rebuilt index must agree to
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from agents_state import (
-    AgentState,
-    DepartmentState,
     MemoryState,
-    TicketState,
     Transition,
     on_agent_event,
     on_clock_ticked,
     on_ticket_routed,
 )
+from agents_state.transitions import PlainState
 from schemas.events import (
     AgentCapacityChanged,
     AgentPresenceChanged,
@@ -44,22 +40,6 @@ from .builders import TENANT
 
 CHANNELS = ("chat", "email", "call")
 SKILLS = ("language:fr", "billing")
-
-
-@dataclass
-class ScanView:
-    """The four tables without an index: the core has to look at every agent."""
-
-    agents: dict[str, AgentState] = field(default_factory=dict)
-    departments: dict[str, DepartmentState] = field(default_factory=dict)
-    tickets: dict[str, TicketState] = field(default_factory=dict)
-    seen: dict[str, float] = field(default_factory=dict)
-
-    def apply(self, t: Transition) -> None:
-        self.agents.update(t.agents)
-        self.departments.update(t.departments)
-        self.tickets.update(t.tickets)
-        self.seen.update(t.seen)
 
 
 @st.composite
@@ -122,7 +102,7 @@ def check_same(indexed: Transition, scanned: Transition) -> None:
 def test_indexed_decisions_equal_scanned_decisions(
     config: TenantConfig, data: st.DataObject
 ) -> None:
-    indexed, scanned = MemoryState(), ScanView()
+    indexed, scanned = MemoryState(), PlainState()
     agent_ids = sorted(config.agents)
     open_work: list[tuple[str, str]] = []
     offers: list[tuple[str, str]] = []
