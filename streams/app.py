@@ -300,6 +300,16 @@ def create_app(settings: Settings) -> DeskrouteApp:
                 metrics.CLOCK_TICKS.inc()
 
     skew = settings.max_clock_skew_s
+    limit = settings.max_record_bytes
+
+    def refused_unread(msg: Any, wall: float) -> tuple[str, str] | None:
+        """(reason, detail) for a record every stage refuses before decoding it: too
+        large, or stamped too far ahead (:mod:`streams.skew`)."""
+        size = len(msg.value or b"")
+        if size > limit:
+            return "oversize", f"{size} bytes > {limit}"
+        ahead = future_timestamp(msg.timestamp, None, wall, skew)
+        return ("future_timestamp", ahead) if ahead else None
 
     @app.agent(inbound)
     async def rule_stage(stream: Any) -> None:
@@ -310,13 +320,14 @@ def create_app(settings: Settings) -> DeskrouteApp:
             started = time.perf_counter()
             channel = msg.topic.rsplit(".", 1)[-1]
             metrics.INGESTED.labels(channel).inc()
-            value = msg.value or b""
-            if len(value) > settings.max_record_bytes:
-                limit = settings.max_record_bytes
-                topic, key, record = dead_letter(msg, "oversize", f"{len(value)} bytes > {limit}")
+            refused = refused_unread(msg, time.time())
+            if refused:
+                topic, key, record = dead_letter(msg, *refused)
                 await send(topic, record, key=key)
                 continue
-            result = route_record(value, msg.topic, store.get, msg.timestamp, time.time(), skew)
+            result = route_record(
+                msg.value or b"", msg.topic, store.get, msg.timestamp, time.time(), skew
+            )
             if isinstance(result, Rejected):
                 topic, key, record = dead_letter(msg, result.reason, result.detail)
                 await send(topic, record, key=key)
@@ -341,17 +352,11 @@ def create_app(settings: Settings) -> DeskrouteApp:
         Records the assignment stage must refuse anyway and that could not even be
         forwarded (too large for the producer) are dead-lettered here."""
         send = direct_producer(app).send
-        limit = settings.max_record_bytes
         async for event in stream.events():
             msg = event.message
-            size = len(msg.value or b"")
-            if size > limit:
-                topic, key, record = dead_letter(msg, "oversize", f"{size} bytes > {limit}")
-                await send(topic, record, key=key)
-                continue
-            ahead = future_timestamp(msg.timestamp, None, time.time(), skew)
-            if ahead:
-                topic, key, record = dead_letter(msg, "future_timestamp", ahead)
+            refused = refused_unread(msg, time.time())
+            if refused:
+                topic, key, record = dead_letter(msg, *refused)
                 await send(topic, record, key=key)
                 continue
             await send(
@@ -369,15 +374,11 @@ def create_app(settings: Settings) -> DeskrouteApp:
     def decide(msg: Any, now: float, wall: float) -> tuple[Outputs, Transition | None, Any]:
         """Decode one assignment-stage record and run the core: (outputs, rows to
         write, the decoded event or None)."""
-        value = msg.value or b""
-        if len(value) > settings.max_record_bytes:
-            detail = f"{len(value)} bytes > {settings.max_record_bytes}"
-            return [dead_letter(msg, "oversize", detail)], None, None
-        ahead = future_timestamp(msg.timestamp, None, wall, skew)
-        if ahead:
-            return [dead_letter(msg, "future_timestamp", ahead)], None, None
+        refused = refused_unread(msg, wall)
+        if refused:
+            return [dead_letter(msg, *refused)], None, None
         try:
-            ev: Any = decode_as(AssignmentInput, value)  # type: ignore[arg-type]
+            ev: Any = decode_as(AssignmentInput, msg.value or b"")  # type: ignore[arg-type]
         except DecodeError as exc:
             return [dead_letter(msg, exc.reason, exc.detail)], None, None
         ahead = future_timestamp(msg.timestamp, ev, wall, skew)
