@@ -15,6 +15,7 @@ from agents_state.transitions import (
     on_agent_event,
     on_clock_ticked,
     on_ticket_routed,
+    waiting_work,
     withdraw_ticket,
 )
 
@@ -31,5 +32,6 @@ __all__ = [
     "on_clock_ticked",
     "on_ticket_routed",
     "state_key",
+    "waiting_work",
     "withdraw_ticket",
 ]

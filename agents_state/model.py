@@ -124,6 +124,8 @@ class AgentState:
 @_fast_init
 @dataclass(frozen=True, slots=True)
 class QueueEntry:
+    """A waiting ticket's place in line, derived from its row (``queues.entry_of``)."""
+
     ticket_id: str
     priority: int
     enqueued_at: float
@@ -149,12 +151,15 @@ class OfferDeadline:
 @_fast_init
 @dataclass(frozen=True, slots=True)
 class DepartmentState:
-    #: channel -> waiting work, in service order.
-    queues: dict[str, tuple[QueueEntry, ...]] = field(default_factory=dict)
+    """What a department remembers besides its waiting work.
+
+    The work that waits (its queues and pull lists) is not stored here: it is derived
+    from the ticket rows (:mod:`agents_state.queues`), so a department row stays small
+    however long its queues grow. Rows written before that still carry ``queues`` and
+    ``pulls``; decoding ignores them."""
+
     #: channel -> department-order position of the agent who got the last item.
     cursors: dict[str, int] = field(default_factory=dict)
-    #: channel -> work that waits for an agent to take it (pull mode, "to solve").
-    pulls: dict[str, tuple[QueueEntry, ...]] = field(default_factory=dict)
     #: Every open offer's deadline, soonest first: what a tick expires.
     offers: tuple[OfferDeadline, ...] = ()
     #: Clock time up to which waiting work was checked against wait thresholds.

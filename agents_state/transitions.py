@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
@@ -34,6 +35,7 @@ from agents_state.model import (
     replacer,
     state_key,
 )
+from agents_state.queues import NO_LINE, QueueIndex, TenantQueues, Waiting, tenant_rows
 from rules import decide as decide_rules
 from rules import facts_for
 from schemas.events import (
@@ -70,7 +72,8 @@ class Readable(Protocol[V]):  # type: ignore[misc]
 
 
 class StateView(Protocol):
-    """Read access to the four state tables (Faust tables or plain dicts)."""
+    """Read access to the four state tables (Faust tables or plain dicts), and to the
+    waiting work derived from the ticket rows."""
 
     @property
     def agents(self) -> Readable[AgentState]: ...
@@ -80,23 +83,45 @@ class StateView(Protocol):
     def tickets(self) -> Readable[TicketState]: ...
     @property
     def seen(self) -> Readable[float]: ...
+    def waiting(self, tenant: str) -> TenantQueues:
+        """The tenant's queues and pull lists as the ticket rows say (see
+        :mod:`agents_state.queues`): a transition's ticket writes move them as it is
+        decided, so they must be those of the rows when the next one starts."""
+        ...
 
 
 @dataclass
 class PlainState:
-    """The four state tables as dicts and nothing else: the core scans every agent
-    (small departments in the simulator; the reference the index is tested against)."""
+    """The four state tables as dicts, and the waiting work derived from the ticket
+    rows: the core scans every agent (small departments in the simulator; the
+    reference the agent index is tested against).
+
+    Rows are written by :meth:`apply`; a ticket row that waits must not be written
+    or removed behind its back (finished work may be: it waits nowhere)."""
 
     agents: dict[str, AgentState] = field(default_factory=dict)
     departments: dict[str, DepartmentState] = field(default_factory=dict)
     tickets: dict[str, TicketState] = field(default_factory=dict)
     seen: dict[str, float] = field(default_factory=dict)
+    #: Who waits where, per tenant: derived from ``tickets``.
+    queue_index: QueueIndex = field(default_factory=QueueIndex, compare=False, repr=False)
 
     def apply(self, t: Transition) -> None:
         self.agents.update(t.agents)
         self.departments.update(t.departments)
         self.tickets.update(t.tickets)
         self.seen.update(t.seen)
+        if t.tickets and self.queue_index.tenants:
+            self.queue_index.applied(t, t.tickets)
+
+    def waiting(self, tenant: str) -> TenantQueues:
+        found = self.queue_index.tenants.get(tenant)
+        if found is not None and not found.pending:
+            return found  # every transition since was applied: the lines are the rows'
+        tickets = self.tickets
+        return self.queue_index.for_tenant(
+            tenant, lambda: tenant_rows(tickets.items(), tenant), tickets.get
+        )
 
 
 @dataclass
@@ -123,6 +148,14 @@ class MemoryState(PlainState):
             row = self.agents.get(state_key(tenant, agent_id))
             found.update(row if row is not None else AgentState(agent_id))
         found.pending.clear()
+
+
+def waiting_work(
+    state: StateView, tenant: str, dept_id: str, channel: str, *, pull: bool = False
+) -> tuple[QueueEntry, ...]:
+    """A department's queue (or pull list) for a channel, in service order: for views,
+    gauges and tests (the core reads the line itself)."""
+    return tuple(state.waiting(tenant).get(dept_id, channel, pull))
 
 
 @dataclass(slots=True)
@@ -157,6 +190,7 @@ class _Tx:
         "tenant",
         "tickets_in",
         "tickets_out",
+        "waiting",
     )
 
     def __init__(self, state: StateView, config: TenantConfig) -> None:
@@ -170,6 +204,9 @@ class _Tx:
         self.agents_out, self.agents_in = out.agents, state.agents
         self.departments_out, self.departments_in = out.departments, state.departments
         self.tickets_out, self.tickets_in = out.tickets, state.tickets
+        #: The tenant's lines: they follow this transition's ticket writes.
+        self.waiting = state.waiting(config.tenant)
+        self.waiting.decided = self.out
         self.index: TenantIndex | None = None
         if isinstance(state, MemoryState):
             # Decide from the rows: what an earlier transition wrote to the index and was
@@ -207,7 +244,20 @@ class _Tx:
         return self.tickets_out.get(k) or self.tickets_in.get(k)
 
     def put_ticket(self, ticket: TicketState) -> None:
-        self.tickets_out[self.prefix + ticket.ticket_id] = ticket
+        """Write the ticket's row; it joins, leaves or moves in its line with it."""
+        ticket_id = ticket.ticket_id
+        self.tickets_out[self.prefix + ticket_id] = ticket
+        waiting = self.waiting
+        # Work that neither waits nor waited a moment ago moves no line (most writes).
+        if ticket.status == "queued" or ticket_id in waiting.held:
+            waiting.pending.add(ticket_id)
+            waiting.update(ticket)
+
+    def line(self, dept_id: str, channel: str, pull: bool = False) -> Waiting:
+        """A department's queue (or pull list) for a channel, as of this transition."""
+        waiting = self.waiting
+        lines = (waiting.pulls if pull else waiting.queues).get(dept_id)
+        return NO_LINE if lines is None else lines.get(channel, NO_LINE)
 
     def capacity(self, agent: AgentState, channel: str) -> int:
         if channel in agent.capacity_override:
@@ -227,9 +277,9 @@ _ticket_status = replacer(TicketState, "status", "updated_at")
 _agent_given = replacer(AgentState, "offers", "open_work", "last_assigned_at")
 _agent_work = replacer(AgentState, "open_work")
 _agent_offers = replacer(AgentState, "offers")
-_department_queues = replacer(DepartmentState, "queues")
 _department_offers = replacer(DepartmentState, "offers")
-_department_offered = replacer(DepartmentState, "queues", "cursors", "offers")
+_department_cursors = replacer(DepartmentState, "cursors")
+_department_offered = replacer(DepartmentState, "cursors", "offers")
 # The records every routed ticket brings, built as their classes do (checks included).
 _queued_event, _offered_event, _assigned_event, _missed_event, _withdrawn_event = map(
     builder, (TicketQueued, TicketOffered, TicketAssigned, OfferMissed, OfferWithdrawn)
@@ -273,8 +323,7 @@ def on_ticket_routed(
         tx.out.emitted.append(TicketUnroutable(ev.ticket_id, ev.tenant, ev.channel, reason, now))
         return tx.out
     if pull:
-        _enqueue(tx, ticket, now)
-        position = len(tx.department(ev.department).pulls.get(ev.channel, ()))
+        position = len(tx.line(ev.department, ev.channel, pull=True))
         why = "left unassigned by a rule" if ev.leave_unassigned else "pull mode"
         tx.out.emitted.append(
             _queued_event(
@@ -289,7 +338,6 @@ def on_ticket_routed(
             )
         )
         return tx.out
-    _enqueue(tx, ticket, now)
     preferred_missed = ""
     if ev.preferred_agent:
         preferred_missed = _assign_preferred(
@@ -331,8 +379,7 @@ def withdraw_ticket(
                 )
             )
         _forget_offer(tx, ticket)
-    else:
-        _dequeue(tx, ticket)
+    # Waiting work leaves its line with its row.
     tx.put_ticket(replace_ticket(ticket, status="withdrawn", updated_at=now, offered_to=()))
     _drain_for_agents(tx, freed, ticket.channel, now)
     return tx.out
@@ -418,79 +465,18 @@ def on_clock_ticked(
 
 
 # -- queues ---------------------------------------------------------------------
-
-
-def _key(ticket: TicketState) -> tuple[int, float, str]:
-    """The service key its queue entry has (``QueueEntry.sort_key``)."""
-    return (ticket.priority, ticket.enqueued_at, ticket.ticket_id)
-
-
-def _entry(ticket: TicketState) -> QueueEntry:
-    constrained = bool(ticket.skills or ticket.optional_skills or ticket.missed_by)
-    return QueueEntry(
-        ticket.ticket_id, ticket.priority, ticket.enqueued_at, ticket.ingested_at, constrained
-    )
-
-
-def _enqueue(tx: _Tx, ticket: TicketState, now: float) -> None:
-    """Put the ticket in its department's queue (or pull list) in service order."""
-    dept = tx.department(ticket.department)
-    entry = _entry(ticket)
-    if ticket.pull:
-        pulls = _inserted(dept.pulls.get(ticket.channel, ()), entry)
-        dept = replace_department(dept, pulls={**dept.pulls, ticket.channel: pulls})
-    else:
-        queue = _inserted(dept.queues.get(ticket.channel, ()), entry)
-        dept = _department_queues(dept, queues={**dept.queues, ticket.channel: queue})
-    tx.put_department(ticket.department, dept)
-
-
-def _inserted(queue: tuple[QueueEntry, ...], entry: QueueEntry) -> tuple[QueueEntry, ...]:
-    i = bisect.bisect(queue, entry.sort_key(), key=QueueEntry.sort_key)
-    # Concatenation, not unpacking: unpacking copies through a list, and a long queue
-    # costs a pass over every entry per copy. Most work is the newest of its priority.
-    if i == len(queue):
-        return queue + (entry,)  # noqa: RUF005
-    return queue[:i] + (entry,) + queue[i:]  # noqa: RUF005
-
-
-def _position(queue: tuple[QueueEntry, ...], ticket_id: str, key: tuple[int, float, str]) -> int:
-    """Where the ticket's entry is (found by its service key), or -1."""
-    if queue and queue[0].ticket_id == ticket_id and queue[0].sort_key() == key:
-        return 0  # the head, as most work leaves: what the search below finds too
-    i = bisect.bisect_left(queue, key, key=QueueEntry.sort_key)
-    if i < len(queue) and queue[i].ticket_id == ticket_id:
-        return i
-    # The entry was queued under other terms than the ticket now has: look it up.
-    return next((j for j, e in enumerate(queue) if e.ticket_id == ticket_id), -1)
-
-
-def _without(
-    queue: tuple[QueueEntry, ...], ticket_id: str, key: tuple[int, float, str]
-) -> tuple[QueueEntry, ...]:
-    i = _position(queue, ticket_id, key)
-    return queue if i < 0 else queue[:i] + queue[i + 1 :]
-
-
-def _dequeue(tx: _Tx, ticket: TicketState) -> None:
-    dept = tx.department(ticket.department)
-    ch = ticket.channel
-    key = _key(ticket)
-    if ticket.pull:
-        pulls = _without(dept.pulls.get(ch, ()), ticket.ticket_id, key)
-        dept = replace_department(dept, pulls={**dept.pulls, ch: pulls})
-    else:
-        queue = _without(dept.queues.get(ch, ()), ticket.ticket_id, key)
-        dept = replace_department(dept, queues={**dept.queues, ch: queue})
-    tx.put_department(ticket.department, dept)
+#
+# Work joins and leaves its line with its ticket row (``_Tx.put_ticket``): a row that
+# is queued waits, in service order, in its department's queue or pull list.
 
 
 def _say_queued(tx: _Tx, ticket_id: str, prefix: str, now: float) -> None:
     ticket = tx.ticket(ticket_id)
     if ticket is None or ticket.status != "queued":
         return
-    waiting = tx.department(ticket.department).queues.get(ticket.channel, ())
-    position = _position(waiting, ticket_id, _key(ticket)) + 1
+    entry = tx.waiting.entry(ticket_id)
+    line = tx.line(ticket.department, ticket.channel)
+    position = line.position(entry) + 1 if entry is not None and not ticket.pull else 0
     if position > 1:
         why = f"behind {position - 1} waiting item(s)"
     else:
@@ -747,13 +733,10 @@ def _next_assignable(
     tx: _Tx, dept_id: str, channel: str, now: float
 ) -> tuple[QueueEntry, TicketState, Eligible] | None:
     """The first waiting item, in service order, that some free agent may take."""
-    queue = tx.department(dept_id).queues.get(channel, ())
-    if not queue:
-        return None
     free: Eligible | None = None
-    for entry in queue:
+    for entry in tx.line(dept_id, channel):
         ticket = tx.ticket(entry.ticket_id)
-        if ticket is None:  # pragma: no cover - queue and ticket rows are written together
+        if ticket is None:  # pragma: no cover - the line is derived from the rows
             continue
         if not entry.constrained:
             if free is None:
@@ -849,8 +832,8 @@ def _assign_preferred(
     only = eligible.candidate(agent_id)
     if only is None:
         return f"preferred agent {agent_id}: not in department {dept_id}"
-    queue = tx.department(dept_id).queues[channel]
-    entry = queue[_position(queue, ticket_id, _key(ticket))]
+    entry = tx.waiting.entry(ticket_id)
+    assert entry is not None, ticket
     chosen = Pick(agent_id, "named by a rule")
     _place(
         tx, dept_id, channel, entry, ticket, chosen, "preferred-agent", _Only(only, eligible), now
@@ -888,10 +871,7 @@ def _place(
     dept = tx.department(dept_id)
     winner = eligible.candidate(chosen.agent_id)
     assert winner is not None, chosen
-    queues = {
-        **dept.queues,
-        channel: _without(dept.queues[channel], entry.ticket_id, entry.sort_key()),
-    }
+    # The work leaves its line with its row (offered or assigned) below.
     cursors = {**dept.cursors, channel: winner.order}
     timeout = dept_cfg.offer_timeout(channel)
     explanation = _explanation(tx, chosen, eligible)
@@ -917,9 +897,7 @@ def _place(
         deadline = OfferDeadline(expires, entry.ticket_id)
         i = bisect.bisect(offers, deadline)
         offers = (*offers[:i], deadline, *offers[i:])
-        tx.put_department(
-            dept_id, _department_offered(dept, queues=queues, cursors=cursors, offers=offers)
-        )
+        tx.put_department(dept_id, _department_offered(dept, cursors=cursors, offers=offers))
         tx.put_ticket(
             _ticket_offered(
                 ticket,
@@ -947,7 +925,7 @@ def _place(
             )
         )
         return
-    tx.put_department(dept_id, replace_department(dept, queues=queues, cursors=cursors))
+    tx.put_department(dept_id, _department_cursors(dept, cursors=cursors))
     _hand_over(tx, ticket, chosen.agent_id, strategy, explanation, now)
 
 
@@ -1054,7 +1032,6 @@ def _back_to_queue(tx: _Tx, ticket: TicketState, now: float) -> TicketState:
         ticket, status="queued", offered_to=(), offer_expires_at=0.0, updated_at=now
     )
     tx.put_ticket(waiting)
-    _enqueue(tx, waiting, now)
     return waiting
 
 
@@ -1198,7 +1175,6 @@ def _reopen(tx: _Tx, agent_id: str, ticket_id: str, now: float) -> str:
         pull=False,
     )
     tx.put_ticket(reopened)
-    _enqueue(tx, reopened, now)
     if target != ticket.department:
         tx.out.emitted.append(
             TicketEscalated(
@@ -1246,7 +1222,6 @@ def _take(tx: _Tx, ev: TicketTaken, now: float) -> None:
     if eligible.candidate(ev.agent_id) is None:
         tx.out.noop = "cannot take: not in the ticket's department"
         return
-    _dequeue(tx, ticket)
     explanation = {"config_version": tx.config.version, "score": "taken by the agent"}
     _hand_over(tx, ticket, ev.agent_id, "pull", explanation, now)
 
@@ -1263,13 +1238,13 @@ def _sweep_waits(tx: _Tx, dept_id: str, now: float) -> set[tuple[str, str]]:
     rule_waits = tx.config.wait_thresholds
     touched: set[tuple[str, str]] = set()
     examined = False
-    for channel, queue in sorted(dept.queues.items()):
+    for channel, queue in sorted(tx.waiting.channels(dept_id).items()):
         escalate_after = dept_cfg.escalate_after_s.get(channel, 0.0)
-        if not queue or not (escalate_after or rule_waits or any(e.constrained for e in queue)):
+        if not queue or not (escalate_after or rule_waits or queue.constrained):
             continue
         examined = True
         thresholds = sorted({*rule_waits, *([escalate_after] if escalate_after else [])})
-        for entry in queue:
+        for entry in _due(queue, (*thresholds, dept_cfg.relax_after_s), since, now):
             ticket = tx.ticket(entry.ticket_id)
             if ticket is None:  # pragma: no cover
                 continue
@@ -1299,6 +1274,27 @@ def _sweep_waits(tx: _Tx, dept_id: str, now: float) -> set[tuple[str, str]]:
     return touched
 
 
+def _due(queue: Waiting, thresholds: Iterable[float], since: float, now: float) -> list[QueueEntry]:
+    """The entries of ``queue`` that may have waited past a threshold between ``since``
+    and ``now``, in service order: what a tick must look at, not the whole line.
+
+    Waiting past ``t`` in that time means being enqueued in (since - t, now - t]; the
+    ranges are widened by far more than the rounding of those differences, so that
+    the exact test the sweep makes on each entry decides, as it did when it looked
+    at every entry (the others did nothing).
+    """
+    found: dict[str, QueueEntry] = {}
+    # A threshold that is not finite is never crossed (and would make the ranges NaN).
+    finite = {t for t in thresholds if math.isfinite(t)}
+    margin = 1e-12 * max(1.0, abs(since), abs(now), *(abs(t) for t in finite))
+    for t in finite:
+        for entry in queue.entered_between(since - t - margin, now - t + margin):
+            found[entry.ticket_id] = entry
+    if len(found) < 2:
+        return list(found.values())
+    return sorted(found.values(), key=QueueEntry.sort_key)
+
+
 def _rules_move(
     tx: _Tx, ticket: TicketState, trigger: str, now: float, waited: float
 ) -> tuple[str | None, str]:
@@ -1324,11 +1320,8 @@ def _rules_move(
     if decision.department is None:
         return None, decision.rule
     if decision.priority != ticket.priority or decision.tags != ticket.tags:
-        changed = replace_ticket(ticket, priority=decision.priority, tags=decision.tags)
-        if ticket.status == "queued":
-            _dequeue(tx, ticket)
-            _enqueue(tx, changed, now)
-        tx.put_ticket(changed)
+        # Waiting work moves to its new place in line with its row.
+        tx.put_ticket(replace_ticket(ticket, priority=decision.priority, tags=decision.tags))
     if decision.department != ticket.department and decision.department in tx.config.departments:
         return decision.department, decision.rule
     return None, decision.rule
@@ -1339,10 +1332,7 @@ def _move(
 ) -> None:
     """Waiting work changes department and starts waiting afresh there."""
     current = tx.ticket(ticket.ticket_id) or ticket
-    _dequeue(tx, current)
-    moved = replace_ticket(current, department=target, enqueued_at=now, updated_at=now)
-    tx.put_ticket(moved)
-    _enqueue(tx, moved, now)
+    tx.put_ticket(replace_ticket(current, department=target, enqueued_at=now, updated_at=now))
     tx.out.emitted.append(
         TicketEscalated(
             ticket.ticket_id,

@@ -23,9 +23,7 @@ from collections import deque
 
 from agents_state import (
     AgentState,
-    DepartmentState,
     MemoryState,
-    QueueEntry,
     TicketState,
     Transition,
     on_agent_event,
@@ -105,16 +103,11 @@ class Desk:
                     ticket_id, "assigned", start, agent_id
                 )
                 self.open.append((agent_id, ticket_id))
-        entries = []
         for i in range(waiting):
             ticket_id = f"q{i}"
             at = start - waiting + i
+            # A queued row is all there is to waiting work: the queue is derived from it.
             rows.tickets[state_key(TENANT, ticket_id)] = ticket(ticket_id, "queued", at)
-            entries.append(QueueEntry(ticket_id, 3, at, at))
-        if entries:
-            rows.departments[state_key(TENANT, DEPT)] = DepartmentState(
-                queues={"email": tuple(entries)}
-            )
         self.state.apply(rows)
 
     def next(self, prefix: str) -> str:
@@ -151,8 +144,7 @@ class Desk:
         self.finish()
 
     def waiting(self) -> int:
-        dept = self.state.departments.get(state_key(TENANT, DEPT))
-        return len(dept.queues.get("email", ())) if dept else 0
+        return len(self.state.waiting(TENANT).get(DEPT, "email"))
 
 
 def per_cycle_us(agents: int, waiting: int, n: int) -> float:

@@ -32,10 +32,9 @@ from prometheus_client import generate_latest
 from agents_state import (
     AgentState,
     DepartmentState,
-    TicketState,
     state_key,
 )
-from agents_state.transitions import Readable, Transition
+from agents_state.transitions import Transition
 from schemas.codec import DecodeError, decode_as, encode
 from schemas.dead_letters import dead_letter as dead_letter_of
 from schemas.events import ClockTicked
@@ -57,9 +56,9 @@ from streams.state_table import (
     TICKET,
     AtomicTable,
     Marker,
-    View,
     marker_key,
 )
+from streams.table_view import TableView
 
 log = logging.getLogger("deskroute.worker")
 
@@ -75,14 +74,6 @@ class DeskrouteApp(faust.App):
 
     def _new_producer_transport(self) -> Any:
         return Transport(self.conf.broker_producer, self)
-
-
-@dataclass(frozen=True, slots=True)
-class TableView:
-    agents: Readable[AgentState]
-    departments: Readable[DepartmentState]
-    tickets: Readable[TicketState]
-    seen: Readable[float]
 
 
 def partition_for(key: bytes, partitions: int) -> int:
@@ -158,9 +149,7 @@ def create_app(settings: Settings) -> DeskrouteApp:
     state.key_serializer = "dr_state_key"
     state.value_serializer = "dr_state"
     app.tables.add(state)
-    view = TableView(
-        View(state, AGENT), View(state, DEPARTMENT), View(state, TICKET), View(state, SEEN)
-    )
+    view = TableView(state)
     prefixes = {
         "agents": AGENT + SEP,
         "departments": DEPARTMENT + SEP,
@@ -515,6 +504,11 @@ def create_app(settings: Settings) -> DeskrouteApp:
                     outputs,
                     event,
                 )
+                if t is not None:
+                    # Normally the rows the view's index followed as they were decided;
+                    # a read in between (a metrics scrape while outputs were sent) may
+                    # have put it back to the rows as they were then.
+                    view.apply(t)
                 observe(time.perf_counter() - started)
             events, size = state.batch_size()
             if queue.empty() or events >= batch_events or size >= batch_bytes:
@@ -537,10 +531,10 @@ def create_app(settings: Settings) -> DeskrouteApp:
         """Queue and agent gauges for the tenants whose partition this worker holds."""
         rows: list[tuple[Any, ...]] = []
         for tenant, cfg in held_tenants():
+            lines = view.waiting(tenant)
             for dept_id, members in cfg.department_agents.items():
-                dstate = view.departments.get(state_key(tenant, dept_id)) or DepartmentState()
                 for channel in ("email", "social", "chat", "call"):
-                    queue = dstate.queues.get(channel, ())
+                    queue = lines.get(dept_id, channel)
                     oldest = max(0.0, now - queue[0].enqueued_at) if queue else 0.0
                     free = held = cap = 0
                     for agent_id in members:
@@ -600,10 +594,12 @@ def create_app(settings: Settings) -> DeskrouteApp:
                 "capacity_override": a.capacity_override,
             }
         queues = {}
+        lines = view.waiting(tenant)
         for dept_id in cfg.departments:
             d = view.departments.get(state_key(tenant, dept_id)) or DepartmentState()
+            waiting = sorted(lines.channels(dept_id).items())
             queues[dept_id] = {
-                "queues": {ch: [e.ticket_id for e in q] for ch, q in sorted(d.queues.items()) if q},
+                "queues": {ch: [e.ticket_id for e in q] for ch, q in waiting if q},
                 "cursors": d.cursors,
             }
         applied = state.get(marker_key(home(tenant))) or Marker()

@@ -3,7 +3,7 @@
 Rows that only serve deduplication and history expire after a retention window:
 tickets that reached a final status (finished, withdrawn, unroutable), keyed by
 their last change, and ``seen`` rows of agent events, keyed by the event's time.
-Everything else (agents, departments with their queues, open tickets, markers)
+Everything else (agents, departments, open tickets, waiting ones among them, markers)
 is live state and stays.
 
 The index is derived from the table: the shell notes every row it writes or

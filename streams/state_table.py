@@ -32,6 +32,13 @@ exactly as it treated one event. A deleted row is a tombstone, applied in order
 on recovery like any other row.
 Rows that only serve deduplication expire (:mod:`streams.expiry`); the index of
 what may expire is fed by every row written or recovered.
+
+What the core derives from the rows (the waiting work, the agent pools) lives
+beside the table (:mod:`streams.table_view`) and follows the transitions it
+decides. Rows that change any other way (recovered from the changelog, dropped
+with a partition taken away, written outside :meth:`AtomicTable.stage`) move
+the table's :attr:`AtomicTable.generation`, and the derived state is built again
+from the rows.
 """
 
 from __future__ import annotations
@@ -223,6 +230,12 @@ class AtomicTable(faust.Table[str, Any]):
         self._open_events: list[Any] = []
         self._open_bytes = 0
         self._closing_lock = asyncio.Lock()
+        #: Moves whenever rows change other than by :meth:`stage` (which writes what
+        #: the core decided, and expiry's deletions of finished work): recovery,
+        #: dropped partitions, :meth:`write`, a rebalance. What is derived from the rows
+        #: and followed the core's decisions is stale once it moved (see
+        #: :mod:`streams.table_view`).
+        self.generation = 0
 
     def get_fast(self, key: str) -> Any:
         """The row at ``key`` or None (see :func:`getter`)."""
@@ -247,6 +260,7 @@ class AtomicTable(faust.Table[str, Any]):
         note = self.expiries.row
         dumps = self._dumps
         fut: asyncio.Future[Any] | None = None
+        self.generation += 1
         for key, value in rows:
             if value is None:
                 target.pop(key, None)
@@ -378,6 +392,7 @@ class AtomicTable(faust.Table[str, Any]):
         # Every partition not assigned now, held or half-recovered: Faust recovers a
         # partition given back later from its changelog afresh.
         gone = set(range(self.partitions or 0)) - now
+        self.generation += 1
         self._held &= now
         self._drop_batch(gone)
         self._drop_rows(gone)
@@ -419,6 +434,7 @@ class AtomicTable(faust.Table[str, Any]):
                 doomed.append(key)
         for key in doomed:
             del raw[key]
+        self.generation += 1
         for tenant, gone in tenants.items():
             if gone:
                 self.expiries.drop(tenant)
@@ -453,6 +469,7 @@ class AtomicTable(faust.Table[str, Any]):
             else:
                 pending.append(event)
         if ready:
+            self.generation += 1
             super().apply_changelog_batch(ready)
             note = self.expiries.row
             for event in ready:
@@ -463,6 +480,7 @@ class AtomicTable(faust.Table[str, Any]):
                     note(key, event.value)
 
     async def on_recovery_completed(self, active_tps: set[TP], standby_tps: set[TP]) -> None:
+        self.generation += 1
         try:
             await self._close_recovery({tp.partition for tp in active_tps})
         except Exception:  # recovery must not die silently inside asyncio.wait
@@ -470,6 +488,7 @@ class AtomicTable(faust.Table[str, Any]):
             raise
         finally:
             await super().on_recovery_completed(active_tps, standby_tps)
+            self.generation += 1
 
     async def _read_tails(self, partitions: set[int]) -> None:
         """Apply changelog records past the end offset the broker reported.

@@ -22,6 +22,7 @@ from agents_state import (
     on_clock_ticked,
     on_ticket_routed,
     state_key,
+    waiting_work,
 )
 from schemas.events import (
     AgentCapacityChanged,
@@ -188,7 +189,10 @@ class Desk:
         )
 
     def queue(self, dept_id: str, channel: str) -> tuple[QueueEntry, ...]:
-        return self.department(dept_id).queues.get(channel, ())
+        return waiting_work(self.state, self.config.tenant, dept_id, channel)
+
+    def pulls(self, dept_id: str, channel: str) -> tuple[QueueEntry, ...]:
+        return waiting_work(self.state, self.config.tenant, dept_id, channel, pull=True)
 
     def queued_ids(self, dept_id: str, channel: str) -> list[str]:
         return [e.ticket_id for e in self.queue(dept_id, channel)]

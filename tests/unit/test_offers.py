@@ -167,12 +167,12 @@ def test_pull_mode_waits_until_an_agent_takes_the_ticket() -> None:
     desk.online("x")
     (queued,) = desk.ticket("e1", "d", "email").emitted  # type: ignore[attr-defined]
     assert isinstance(queued, TicketQueued) and "waits until an agent takes it" in queued.reason
-    assert desk.department("d").pulls["email"][0].ticket_id == "e1"
+    assert desk.pulls("d", "email")[0].ticket_id == "e1"
     assert desk.open_work("x", "email") == ()
     t = desk.send(TicketTaken(desk.next_id("k"), desk.config.tenant, "x", "e1", 0))
     (assigned,) = t.emitted  # type: ignore[attr-defined]
     assert isinstance(assigned, TicketAssigned) and assigned.strategy == "pull"
-    assert desk.department("d").pulls["email"] == ()
+    assert desk.pulls("d", "email") == ()
     # A full agent cannot take more.
     desk.ticket("e2", "d", "email")
     t = desk.send(TicketTaken(desk.next_id("k"), desk.config.tenant, "x", "e2", 0))

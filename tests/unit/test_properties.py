@@ -16,6 +16,11 @@ invariant 1 counts open work and ringing offers together.
 Capacity can be lowered at run time below an agent's current load. Invariant 1
 then means: no *new* assignment pushes a load above the capacity in force, and a
 load that is above capacity never grows.
+
+Waiting work is derived from the ticket rows (``agents_state.queues``): some events
+are decided and never applied (the worker lost its partition, the core failed half
+way), and the lines the next decision starts from must still be exactly the queued
+rows, in service order.
 """
 
 from __future__ import annotations
@@ -33,7 +38,16 @@ from hypothesis.stateful import (
     rule,
 )
 
-from agents_state import MemoryState, QueueEntry, Transition, state_key
+from agents_state import (
+    MemoryState,
+    QueueEntry,
+    Transition,
+    on_agent_event,
+    on_clock_ticked,
+    on_ticket_routed,
+    state_key,
+)
+from agents_state.model import KEY_SEP
 from schemas.events import (
     PRESENCES,
     AgentCapacityChanged,
@@ -145,10 +159,8 @@ class RoutingMachine(RuleBasedStateMachine):
     def queues(self) -> dict[QueueKey, tuple[QueueEntry, ...]]:
         out: dict[QueueKey, tuple[QueueEntry, ...]] = {}
         for dept_id in self.config.departments:
-            dept = self.state.departments.get(state_key(TENANT, dept_id))
-            if dept is not None:
-                for channel, entries in dept.queues.items():
-                    out[(dept_id, channel)] = entries
+            for channel, entries in self.state.waiting(TENANT).channels(dept_id).items():
+                out[(dept_id, channel)] = tuple(entries)
         return out
 
     def state_open_work(self) -> dict[tuple[str, str], tuple[str, ...]]:
@@ -390,6 +402,59 @@ class RoutingMachine(RuleBasedStateMachine):
             ticket_id = data.draw(st.sampled_from([*sorted(self.routed), "never-routed"]))
         self.send(WorkFinished(self.next_id("f"), TENANT, agent_id, ticket_id, self.now))
 
+    @rule(
+        data=st.data(),
+        kind=st.sampled_from(["route", "presence", "finish", "answer", "tick"]),
+    )
+    def decide_without_applying(self, data: st.DataObject, kind: str) -> None:
+        """The core decides an event whose transition is never applied: the rows stay
+        as they were, and the next decision starts from them (not from the lines the
+        abandoned one moved)."""
+        snapshot = self.snapshot()
+        agent_id = data.draw(st.sampled_from(sorted(self.config.agents)))
+        ev: Any
+        if kind == "route":
+            department = data.draw(st.sampled_from(sorted(self.config.departments)))
+            channel = data.draw(st.sampled_from(CHANNELS_USED))
+            ev = TicketRouted(
+                ticket_id=self.next_id("never"),
+                tenant=TENANT,
+                channel=channel,  # type: ignore[arg-type]
+                source=f"{channel}:x",
+                conversation_id="c",
+                department=department,
+                rule="r",
+                config_version=1,
+                priority=data.draw(st.integers(1, 5)),
+                received_at=self.now,
+                ingested_at=self.now,
+                routed_at=self.now,
+            )
+            on_ticket_routed(self.state, self.config, ev, self.now)
+        elif kind == "tick":
+            later = self.now + data.draw(st.sampled_from([1.0, 7.0]))
+            on_clock_ticked(self.state, self.config, ClockTicked(TENANT, later), later)
+        else:
+            if kind == "presence":
+                value = data.draw(st.sampled_from(PRESENCES))
+                ev = AgentPresenceChanged(self.next_id("p"), TENANT, agent_id, value, self.now)
+            elif kind == "finish":
+                open_items = sorted((a, tid) for (a, _c), ids in self.open.items() for tid in ids)
+                if open_items:
+                    agent_id, ticket_id = data.draw(st.sampled_from(open_items))
+                else:
+                    ticket_id = "never-routed"
+                ev = WorkFinished(self.next_id("f"), TENANT, agent_id, ticket_id, self.now)
+            else:
+                ringing = sorted((tid, a) for tid, agents in self.ringing.items() for a in agents)
+                ticket_id = "never-routed"
+                if ringing:
+                    ticket_id, agent_id = data.draw(st.sampled_from(ringing))
+                kind_ = data.draw(st.sampled_from([OfferAccepted, OfferDeclined]))
+                ev = kind_(self.next_id("o"), TENANT, agent_id, ticket_id, self.now)
+            on_agent_event(self.state, self.config, ev, self.now)
+        assert self.snapshot() == snapshot  # deciding writes no row
+
     @precondition(lambda self: bool(self.applied_agent_events))
     @rule(data=st.data())
     def redeliver_agent_event(self, data: st.DataObject) -> None:
@@ -445,6 +510,35 @@ class RoutingMachine(RuleBasedStateMachine):
             keys = [e.sort_key() for e in entries]
             assert keys == sorted(keys), (queue, keys)
             assert len({e.ticket_id for e in entries}) == len(entries), (queue, entries)
+
+    @invariant()
+    def lines_are_the_queued_rows(self) -> None:
+        """Every line the core reads is exactly its queued ticket rows, in service
+        order, however the decisions before (applied or not) moved it."""
+        expected: dict[tuple[bool, str, str], list[QueueEntry]] = defaultdict(list)
+        for key, row in self.state.tickets.items():
+            assert key.split(KEY_SEP, 1) == [TENANT, row.ticket_id]
+            if row.status == "queued":
+                constrained = bool(row.skills or row.optional_skills or row.missed_by)
+                entry = QueueEntry(
+                    row.ticket_id, row.priority, row.enqueued_at, row.ingested_at, constrained
+                )
+                expected[(row.pull, row.department, row.channel)].append(entry)
+        for entries in expected.values():
+            entries.sort(key=lambda e: (e.priority, e.enqueued_at, e.ticket_id))
+        lines = self.state.waiting(TENANT)
+        found = {
+            (pull, dept_id, channel): list(line)
+            for pull, by_department in ((False, lines.queues), (True, lines.pulls))
+            for dept_id, by_channel in by_department.items()
+            for channel, line in by_channel.items()
+            if len(line)
+        }
+        assert found == dict(expected)
+        for by_department in (lines.queues, lines.pulls):
+            for by_channel in by_department.values():
+                for line in by_channel.values():
+                    assert line.constrained == sum(e.constrained for e in line)
 
     def teardown(self) -> None:
         """Invariant 5: the same events on fresh state give the same outputs and state."""

@@ -9,7 +9,7 @@ import math
 import subprocess
 import sys
 
-from agents_state import MemoryState, on_ticket_routed, withdraw_ticket
+from agents_state import MemoryState, on_ticket_routed, waiting_work, withdraw_ticket
 from schemas.events import TicketRouted
 from simulator import SimConfig, simulate, summarise
 from simulator.engine import DEPT, TENANT, tenant_config
@@ -89,7 +89,7 @@ def test_withdraw_removes_waiting_work_only() -> None:
     gone = withdraw_ticket(state, config, "t1", 5.0)
     state.apply(gone)
     assert not gone.noop
-    assert state.departments[f"{TENANT}\x1f{DEPT}"].queues["call"] == ()
+    assert waiting_work(state, TENANT, DEPT, "call") == ()
     assert state.tickets[f"{TENANT}\x1ft1"].status == "withdrawn"
     assert withdraw_ticket(state, config, "t1", 6.0).noop == "not waiting"
 
