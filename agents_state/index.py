@@ -22,13 +22,23 @@ from collections.abc import Callable, Iterator
 
 from sortedcontainers import SortedKeyList, SortedList  # type: ignore[import-untyped]
 
-from agents_state.model import AgentState
+from agents_state.model import KEY_SEP, AgentState
 from schemas.tenant_config import AgentConfig, TenantConfig
 from strategies.base import RANK_KEYS, Candidate, Pick, PickContext, pick
 from strategies.random_pick import draw_index, draw_reason
 
 #: (load, capacity) of an agent who may take work, or why they may not.
 Status = tuple[int, int] | str
+
+#: Departments with more agents than this are served from the index; smaller ones
+#: by the core's scan of the department, which is cheaper there (keeping sorted lists
+#: in step costs more than looking at a few dozen rows). Same decisions either way.
+INDEX_FROM = 48
+
+
+def worth_indexing(config: TenantConfig) -> bool:
+    """Whether the tenant has a department large enough for the index to pay."""
+    return max(map(len, config.department_agents.values()), default=0) > INDEX_FROM
 
 
 def status(agent: AgentState, configured: AgentConfig, channel: str) -> Status:
@@ -194,6 +204,15 @@ class TenantIndex:
             for p in self.by_department.get(dept_id, ()):
                 p.set(agent)
 
+    def settle(self, read: Callable[[str], AgentState | None], prefix: str) -> None:
+        """Back to the rows (``read(prefix + agent_id)``): agent writes of a transition
+        that was not applied leave the pools (those of one that was are the rows now,
+        and change nothing)."""
+        for agent_id in self.pending:
+            row = read(prefix + agent_id)
+            self.update(row if row is not None else AgentState(agent_id))
+        self.pending.clear()
+
 
 class RouteIndex:
     """Every tenant's :class:`TenantIndex` over one state (one per state object)."""
@@ -206,3 +225,24 @@ class RouteIndex:
         if found is None or found.config is not config:
             found = self.tenants[config.tenant] = TenantIndex(config)
         return found
+
+    def settled(
+        self, config: TenantConfig, read: Callable[[str], AgentState | None]
+    ) -> TenantIndex:
+        """The tenant's pools under ``config``, as the agent rows (``read`` by table
+        key) say: what a decision starts from. (Settling here, not when a transition
+        ends, lets an applied one move the pools once: its writes are there already.)"""
+        found = self.for_config(config)
+        if found.pending:
+            found.settle(read, config.tenant + KEY_SEP)
+        return found
+
+    def applied(self, agents: dict[str, AgentState]) -> None:
+        """Agent rows were written (by table key, ``tenant SEP id``): the pools follow."""
+        for key, agent in agents.items():
+            found = self.tenants.get(key.partition(KEY_SEP)[0])
+            if found is not None:
+                found.update(agent)
+
+    def clear(self) -> None:
+        self.tenants.clear()

@@ -89,6 +89,11 @@ class StateView(Protocol):
         decided, so they must be those of the rows when the next one starts."""
         ...
 
+    def agent_index(self, config: TenantConfig) -> TenantIndex | None:
+        """The tenant's pools of who may take work (:mod:`agents_state.index`), as the
+        agent rows say, or None: the core then scans the agents for each decision."""
+        ...
+
 
 @dataclass
 class PlainState:
@@ -123,6 +128,9 @@ class PlainState:
             tenant, lambda: tenant_rows(tickets.items(), tenant), tickets.get
         )
 
+    def agent_index(self, config: TenantConfig) -> TenantIndex | None:
+        return None
+
 
 @dataclass
 class MemoryState(PlainState):
@@ -133,21 +141,11 @@ class MemoryState(PlainState):
 
     def apply(self, t: Transition) -> None:
         PlainState.apply(self, t)
-        for key, agent in t.agents.items():
-            tenant = self.index.tenants.get(key.split(KEY_SEP, 1)[0])
-            if tenant is not None:
-                tenant.update(agent)
+        if t.agents and self.index.tenants:
+            self.index.applied(t.agents)
 
-    def settle(self, tenant: str) -> None:
-        """Back to the rows: agent writes of a transition that was not applied leave the
-        index (those of one that was are the rows now, and change nothing)."""
-        found = self.index.tenants.get(tenant)
-        if found is None or not found.pending:
-            return
-        for agent_id in found.pending:
-            row = self.agents.get(state_key(tenant, agent_id))
-            found.update(row if row is not None else AgentState(agent_id))
-        found.pending.clear()
+    def agent_index(self, config: TenantConfig) -> TenantIndex | None:
+        return self.index.settled(config, self.agents.get)
 
 
 def waiting_work(
@@ -207,13 +205,8 @@ class _Tx:
         #: The tenant's lines: they follow this transition's ticket writes.
         self.waiting = state.waiting(config.tenant)
         self.waiting.decided = self.out
-        self.index: TenantIndex | None = None
-        if isinstance(state, MemoryState):
-            # Decide from the rows: what an earlier transition wrote to the index and was
-            # never applied leaves it first. (Settling here, not when a transition ends,
-            # lets an applied one move the index once: its writes are already there.)
-            state.settle(config.tenant)
-            self.index = state.index.for_config(config)
+        #: Who may take work, if the state keeps an index of it (else: scans).
+        self.index = state.agent_index(config)
         #: (department, channel) -> its scan for work that asks nothing of its own, as of
         #: the last agent write.
         self.scanned: dict[tuple[str, str], Eligible] = {}

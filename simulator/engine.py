@@ -43,6 +43,7 @@ from agents_state import (
     on_ticket_routed,
     withdraw_ticket,
 )
+from agents_state.index import worth_indexing
 from agents_state.model import KEY_SEP, builder
 from agents_state.transitions import PlainState, Transition
 from schemas.codec import encode
@@ -86,11 +87,6 @@ RANK_ARRIVAL = 2
 RANK_LEAVE = 3
 #: Wait thresholds are crossed strictly after they are reached: tick just past them.
 PAST = 1e-6
-
-#: Departments with more agents than this are served from the core's sorted index of
-#: available agents (``MemoryState``); smaller ones by the core's scan of the
-#: department (as over the worker's tables), which is cheaper there. Same decisions.
-INDEX_FROM = 48
 
 #: How long after the end of traffic waiting and open work may still be served.
 DRAIN_HOURS = 24.0
@@ -243,7 +239,9 @@ class Engine:
         self.trace = trace
         self.record = record
         if index is None:
-            index = max(map(len, config.department_agents.values()), default=0) > INDEX_FROM
+            # Large departments from the index of available agents (``MemoryState``),
+            # small ones by the core's scan, as the worker does (``worth_indexing``).
+            index = worth_indexing(config)
         self.state: MemoryState | PlainState = MemoryState() if index else PlainState()
         self.out = Outcome(config)
         self.now = 0.0

@@ -1,5 +1,6 @@
-"""The assignment stage's view of its state table: the rows the pure core reads, and
-the waiting work it derives from the ticket rows.
+"""The assignment stage's view of its state table: the rows the pure core reads, the
+waiting work it derives from the ticket rows, and who may take work, derived from
+the agent rows.
 
 The core reads waiting work from an index over ticket rows
 (:mod:`agents_state.queues`), not from stored queues, so the worker keeps one
@@ -14,24 +15,33 @@ one scan, not one per tenant.
 
 Expiry's deletions go through the stage without moving the generation: they
 remove finished, withdrawn and unroutable work, which waits in no line.
+
+The pools of who may take work (:mod:`agents_state.index`) are kept the same way,
+so a decision in a department of 10,000 agents does not read 10,000 agent rows:
+they follow the core's agent writes, and are forgotten with the lines when the
+generation moves (a pool is built from the rows when it is first asked for).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from agents_state.index import RouteIndex, TenantIndex, worth_indexing
 from agents_state.model import TicketState
 from agents_state.queues import QueueIndex, TenantQueues
 from agents_state.transitions import Transition
+from schemas.tenant_config import TenantConfig
 from streams.state_table import AGENT, DEPARTMENT, SEEN, SEP, TICKET, View
 
 
 class TableView:
     """The four kinds of rows of one :class:`~streams.state_table.AtomicTable`, read by
-    the core's keys, and the waiting work derived from them."""
+    the core's keys, and the waiting work and agent pools derived from them."""
 
     __slots__ = (
         "_generation",
+        "_indexed",
+        "_pools",
         "_queued",
         "_queues",
         "agents",
@@ -48,6 +58,9 @@ class TableView:
         self.tickets = View(table, TICKET)
         self.seen = View(table, SEEN)
         self._queues = QueueIndex()
+        self._pools = RouteIndex()
+        #: tenant -> (its config, whether its departments are large enough for pools).
+        self._indexed: dict[str, tuple[TenantConfig, bool]] = {}
         self._generation: int = table.generation
         #: tenant -> its waiting ticket rows, from one pass over the table after the
         #: generation moved; each tenant's are taken when its lines are built.
@@ -60,10 +73,22 @@ class TableView:
             self._generation = generation
             self._queues.clear()
             self._queued = None
+            self._pools.clear()
 
     def waiting(self, tenant: str) -> TenantQueues:
         self._fresh()
         return self._queues.for_tenant(tenant, lambda: self._rows_of(tenant), self.tickets.get)
+
+    def agent_index(self, config: TenantConfig) -> TenantIndex | None:
+        # Pools are built from the agent rows as they are first asked for, so forgetting
+        # them is all a change behind the core's back needs.
+        known = self._indexed.get(config.tenant)
+        if known is None or known[0] is not config:
+            known = self._indexed[config.tenant] = (config, worth_indexing(config))
+        if not known[1]:
+            return None  # small departments: the scan is cheaper
+        self._fresh()
+        return self._pools.settled(config, self.agents.get)
 
     def _rows_of(self, tenant: str) -> list[TicketState]:
         # A tenant's rows change only by its own transitions (which ask for its lines
@@ -78,6 +103,8 @@ class TableView:
         self._fresh()
         if t.tickets and self._queues.tenants:
             self._queues.applied(t, t.tickets)
+        if t.agents and self._pools.tenants:
+            self._pools.applied(t.agents)
 
 
 def _queued_rows(table: Any) -> dict[str, list[TicketState]]:

@@ -1,6 +1,7 @@
-"""The worker's view of its state table: waiting work derived from the ticket rows
-follows the core's decisions, and is built again from the rows after they changed
-behind the core's back (recovery, a partition taken away).
+"""The worker's view of its state table: waiting work derived from the ticket rows,
+and the pools of who may take work derived from the agent rows, follow the core's
+decisions, and are built again from the rows after they changed behind the core's
+back (recovery, a partition taken away).
 
 Driven without a broker, as in test_state_table: changelog records are fed to the
 table as Faust's recovery feeds them.
@@ -16,9 +17,18 @@ import orjson
 import pytest
 from faust.types import TP
 
-from agents_state import DepartmentState, TicketState, on_agent_event, on_ticket_routed
+from agents_state import (
+    AgentState,
+    DepartmentState,
+    TicketState,
+    on_agent_event,
+    on_ticket_routed,
+)
+from agents_state.index import INDEX_FROM
 from agents_state.model import QueueEntry
+from schemas.events import TicketAssigned, TicketQueued
 from streams.state_table import (
+    AGENT,
     DEPARTMENT,
     SEP,
     TICKET,
@@ -81,7 +91,11 @@ def line(view: TableView, tenant: str, channel: str = "chat") -> list[str]:
 
 def decide_and_stage(table: AtomicTable, view: TableView, t: Any, partition: int) -> None:
     """What the assignment stage does with a transition: stage its rows, then tell the view."""
-    rows = [(TICKET + SEP + key, row) for key, row in t.tickets.items()]
+    rows = [
+        (kind + SEP + key, row)
+        for kind, changed in ((AGENT, t.agents), (DEPARTMENT, t.departments), (TICKET, t.tickets))
+        for key, row in changed.items()
+    ]
     table.stage(partition, rows, Marker(), [], _Row(None, None, _RowMessage(partition, 0, None)))
     view.apply(t)
 
@@ -160,6 +174,37 @@ def test_a_decision_that_was_never_staged_leaves_the_lines(table: AtomicTable) -
     # A decision that assigns the head, never staged: the head is back in line.
     on_agent_event(view, config, presence("p1", "ann", "online", tenant="acme"), 3.0)
     assert line(view, "acme") == ["real"]
+
+
+def test_the_worker_decides_from_agent_pools_built_again_after_a_rebalance(
+    table: AtomicTable,
+) -> None:
+    """The worker's decisions come from the agent index too; rows recovered behind
+    its back (here: ann's load, as another worker left it) are what it decides from."""
+    log = Log(1)
+    # A department large enough to be served from the pools (others take no chats).
+    others = [agent(f"x{i}", ["d"], chat=0) for i in range(INDEX_FROM)]
+    config = make_config({"d": "least-load"}, [agent("ann", ["d"], chat=1), *others], tenant="acme")
+    ann = f"{AGENT}{SEP}acme{SEP}ann"
+    table.apply_changelog_batch([log.row(ann, AgentState("ann", "online")), log.marker(0)])
+    asyncio.run(table._close_recovery({1, 2}))
+    view = TableView(table)
+    assert view.agent_index(config) is not None
+    assert view.agent_index(CONFIG["acme"]) is None  # a small department is scanned
+    t = on_ticket_routed(view, config, routed("t1", "d", tenant="acme"), 1.0)
+    assert [type(e) for e in t.emitted] == [TicketAssigned]
+    decide_and_stage(table, view, t, 1)
+    t = on_ticket_routed(view, config, routed("t2", "d", tenant="acme"), 2.0)
+    assert [type(e) for e in t.emitted] == [TicketQueued]  # ann is at capacity
+    decide_and_stage(table, view, t, 1)
+
+    # acme moves to another worker and back; meanwhile ann finished her work there.
+    asyncio.run(table.on_rebalance(changelog_tps(table, 2), changelog_tps(table, 1), set()))
+    asyncio.run(table.on_rebalance(changelog_tps(table, 1, 2), set(), changelog_tps(table, 1)))
+    table.apply_changelog_batch([log.row(ann, AgentState("ann", "online")), log.marker(1)])
+    asyncio.run(table._close_recovery({1, 2}))
+    t = on_ticket_routed(view, config, routed("t3", "d", tenant="acme"), 3.0)
+    assert [(type(e), e.ticket_id) for e in t.emitted] == [(TicketAssigned, "t3")]
 
 
 def test_a_department_row_written_before_the_queues_were_derived_decodes() -> None:
