@@ -24,9 +24,11 @@ from collections.abc import Callable, Iterable, Iterator
 
 from sortedcontainers import SortedKeyList  # type: ignore[import-untyped]
 
-from agents_state.model import KEY_SEP, QueueEntry, TicketState
+from agents_state.model import KEY_SEP, QueueEntry, TicketState, builder
 
 _sort_key = QueueEntry.sort_key
+#: ``QueueEntry`` for the entry every waiting ticket gets, at half the cost.
+_new_entry = builder(QueueEntry)
 
 
 def entry_of(ticket: TicketState) -> QueueEntry:
@@ -38,7 +40,7 @@ def entry_of(ticket: TicketState) -> QueueEntry:
     enqueued, and for a row written by an older version it is what it should be.
     """
     constrained = bool(ticket.skills or ticket.optional_skills or ticket.missed_by)
-    return QueueEntry(
+    return _new_entry(
         ticket.ticket_id, ticket.priority, ticket.enqueued_at, ticket.ingested_at, constrained
     )
 
@@ -231,7 +233,8 @@ class TenantQueues:
     def update(self, ticket: TicketState) -> None:
         """Follow the ticket's row: it joins, leaves or moves in line as the row says."""
         ticket_id = ticket.ticket_id
-        old = self.held.get(ticket_id)
+        held = self.held
+        old = held.get(ticket_id)
         if old is None:
             if ticket.status != "queued":
                 return  # most writes: work that does not wait, and did not
@@ -239,7 +242,7 @@ class TenantQueues:
             return
         elif ticket.status != "queued":
             old[2].remove(old[1])
-            del self.held[ticket_id]
+            del held[ticket_id]
             return
         entry = entry_of(ticket)
         lines = (self.pulls if ticket.pull else self.queues).get(ticket.department)

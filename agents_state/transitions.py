@@ -116,7 +116,13 @@ class PlainState:
         self.departments.update(t.departments)
         self.tickets.update(t.tickets)
         self.seen.update(t.seen)
-        if t.tickets and self.queue_index.tenants:
+        if t.tickets:
+            # Usually decided on this state: its ticket writes are what the lines hold.
+            for found in self.queue_index.tenants.values():
+                if found.decided is t:
+                    found.pending.clear()
+                    found.decided = None
+                    return
             self.queue_index.applied(t, t.tickets)
 
     def waiting(self, tenant: str) -> TenantQueues:
@@ -726,8 +732,13 @@ def _next_assignable(
     tx: _Tx, dept_id: str, channel: str, now: float
 ) -> tuple[QueueEntry, TicketState, Eligible] | None:
     """The first waiting item, in service order, that some free agent may take."""
+    lines = tx.waiting.queues.get(dept_id)
+    queue = None if lines is None else lines.get(channel)
+    if queue is None:
+        return None
     free: Eligible | None = None
-    for entry in tx.line(dept_id, channel):
+    # The line's own sequence, not its iterator: this runs for every decision.
+    for entry in queue.entries if queue.long is None else queue.long:
         ticket = tx.ticket(entry.ticket_id)
         if ticket is None:  # pragma: no cover - the line is derived from the rows
             continue
