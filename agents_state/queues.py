@@ -173,6 +173,28 @@ class Waiting:
             i = first((priority, math.inf, ""))
         return out
 
+    def oldest(self) -> float:
+        """When the longest-waiting entry was enqueued (``math.inf`` for an empty line).
+
+        The head of the line is the most urgent entry, not the oldest: an old
+        low-priority ticket waits behind newer urgent ones. Within a priority the
+        first entry is the oldest, so this reads one entry per priority present.
+        """
+        first: Callable[[SortKey], int]
+        if self.long is None:
+            keys = self.keys
+
+            def first(key: SortKey) -> int:
+                return bisect.bisect_left(keys, key)
+        else:
+            first = self.long.bisect_key_left
+        found, i, n = math.inf, 0, len(self)
+        while i < n:
+            entry = self[i]
+            found = min(found, entry.enqueued_at)
+            i = first((entry.priority, math.inf, ""))
+        return found
+
 
 #: What an absent line reads as; never written (lines are made by ``TenantQueues._new_line``).
 NO_LINE = Waiting()

@@ -535,7 +535,7 @@ def create_app(settings: Settings) -> DeskrouteApp:
             for dept_id, members in cfg.department_agents.items():
                 for channel in ("email", "social", "chat", "call"):
                     queue = lines.get(dept_id, channel)
-                    oldest = max(0.0, now - queue[0].enqueued_at) if queue else 0.0
+                    oldest = max(0.0, now - queue.oldest()) if queue else 0.0
                     free = held = cap = 0
                     for agent_id in members:
                         a = view.agents.get(state_key(tenant, agent_id)) or AgentState(agent_id)

@@ -47,6 +47,8 @@ def test_a_line_reads_as_the_sorted_list_of_its_entries(
             assert list(line) == expected
             assert len(line) == len(expected)
             assert line.constrained == sum(e.constrained for e in held)
+            # The oldest wait, not the head of the line (urgent work is served first).
+            assert line.oldest() == min((e.enqueued_at for e in held), default=float("inf"))
             if expected:
                 probe = data.draw(st.sampled_from(expected))
                 assert line.position(probe) == expected.index(probe)
