@@ -54,6 +54,10 @@ observe: ## Prometheus on 127.0.0.1:9090 scraping the running demo (make run in 
 bench: $(VENV)/.installed ## Benchmarks; ends with one line of JSON holding every figure.
 	$(BIN)/python -m bench.run
 
+.PHONY: bench-memory
+bench-memory: $(VENV)/.installed ## Worker RSS from 100k to 1M events on a fresh broker (~8 min; BENCH_RSS_EVENTS=1000000).
+	BENCH_RSS_EVENTS=$${BENCH_RSS_EVENTS:-1000000} $(BIN)/python -m bench.memory
+
 .PHONY: soak
 soak: $(VENV)/.installed ## One worker under steady traffic for SOAK_SECONDS (300) at SOAK_RATE (100/s): RSS samples, growth as JSON.
 	$(BIN)/python -m bench.soak
