@@ -22,9 +22,11 @@ rows, outcome records), on a fresh broker. The worker's progress is read from it
 events - 1, that first point taken no sooner than :data:`WARMUP_S` after the
 worker started, once the table holds retention x rate rows (a short run would
 otherwise compare a filling table with a full one; ``rss_events_first`` says
-where it was taken: 100 k of 1 M, about 25 k of the default 60 k, where RSS is
-still warming up). ``BENCH_RSS_EVENTS`` sets the number of events (default
-:data:`DEFAULT_EVENTS`; ``make bench-memory`` runs the issue's 100 k -> 1 M).
+where it was taken: 100 k of 1 M; about 25 k of 60 k, where RSS is still
+warming up). ``BENCH_RSS_EVENTS`` sets the number of events (default
+:data:`DEFAULT_EVENTS`, the 100 k -> 1 M the figure is defined by, about nine
+minutes of ``make bench``; ``BENCH_RSS_EVENTS=60000`` for a quick look;
+``make bench-memory`` runs this benchmark alone).
 
 Two things keep a long run measuring the worker rather than the embedded broker
 (Tansu, memory storage), whose fetch lists every batch a partition ever held
@@ -73,7 +75,7 @@ from streams import topics
 from streams.admin import create_topics, producer, publish_config, wait_for_broker
 from streams.broker import EmbeddedBroker, free_port
 
-DEFAULT_EVENTS = 60_000
+DEFAULT_EVENTS = 1_000_000
 FIRST_SHARE = 0.1
 RETENTION_S = 10.0
 #: Seconds of processing before the first RSS point: twice the retention, so
