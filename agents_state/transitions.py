@@ -33,9 +33,15 @@ from agents_state.model import (
     replace_department,
     replace_ticket,
     replacer,
-    state_key,
 )
-from agents_state.queues import NO_LINE, QueueIndex, TenantQueues, Waiting, tenant_rows
+from agents_state.queues import (
+    NO_LINE,
+    QueueIndex,
+    TenantQueues,
+    Waiting,
+    entry_of,
+    tenant_rows,
+)
 from rules import decide as decide_rules
 from rules import facts_for
 from schemas.events import (
@@ -58,7 +64,7 @@ from schemas.events import (
     TicketUnroutable,
     WorkFinished,
 )
-from schemas.tenant_config import TenantConfig
+from schemas.tenant_config import AgentConfig, TenantConfig
 from strategies import RING_ALL, Candidate, Pick, PickContext, pick
 
 #: At most this many candidates / exclusions are listed by name in an explanation.
@@ -177,6 +183,18 @@ class Transition:
     noop: str = ""
 
 
+def _new_transition() -> Transition:
+    """``Transition()``, for the one every event starts: its tables are fresh literals,
+    not the default factories the dataclass ``__init__`` calls one by one."""
+    out: Transition = _new(Transition)
+    out.agents, out.departments, out.tickets, out.seen, out.emitted = {}, {}, {}, {}, []
+    out.duplicate, out.rejected, out.noop = False, "", ""
+    return out
+
+
+_new = object.__new__
+
+
 class _Tx:
     """Reads through the transition's own pending writes, so one event sees its effects."""
 
@@ -203,7 +221,7 @@ class _Tx:
         self.tenant = config.tenant
         #: Every key of this tenant starts so (``state_key`` without a call per read).
         self.prefix = config.tenant + KEY_SEP
-        self.out = out = Transition()
+        self.out = out = _new_transition()
         # The tables, looked up once: reads and writes happen a dozen times per event.
         self.agents_out, self.agents_in = out.agents, state.agents
         self.departments_out, self.departments_in = out.departments, state.departments
@@ -317,6 +335,8 @@ def on_ticket_routed(
         optional_skills=dict(ev.optional_skills),
         pull=pull,
     )
+    if not (reason or pull or ev.preferred_agent) and _served_at_once(tx, ticket, now):
+        return tx.out
     tx.put_ticket(ticket)
     if reason:
         tx.out.emitted.append(TicketUnroutable(ev.ticket_id, ev.tenant, ev.channel, reason, now))
@@ -390,8 +410,8 @@ def on_agent_event(
     """Presence, capacity, finished work and answers to offers change load; freed
     capacity takes waiting work."""
     tx = _Tx(state, config)
-    seen_key = state_key(ev.tenant, ev.event_id)
-    if tx.out.seen.get(seen_key) is not None or state.seen.get(seen_key) is not None:
+    seen_key = f"{ev.tenant}{KEY_SEP}{ev.event_id}"
+    if state.seen.get(seen_key) is not None:  # this transition has seen nothing yet
         tx.out.duplicate = True
         return tx.out
     configured = config.agents.get(ev.agent_id)
@@ -401,23 +421,8 @@ def on_agent_event(
     tx.out.seen[seen_key] = ev.occurred_at
     agent = tx.agent(ev.agent_id)
     freed: Iterable[str] = ()
-    if isinstance(ev, AgentPresenceChanged):
-        if ev.presence != agent.presence:
-            was_online = agent.presence == "online"
-            agent = replace_agent(agent, presence=ev.presence, presence_since=ev.occurred_at)
-            tx.put_agent(agent)
-            if ev.presence == "online":
-                channels = {*configured.capacity, *agent.capacity_override}
-                freed = sorted(c for c in channels if tx.capacity(agent, c) > 0)
-            elif was_online:
-                freed = _agent_left(tx, ev.agent_id, ev.presence, now)
-        else:
-            tx.out.noop = "presence unchanged"
-    elif isinstance(ev, AgentCapacityChanged):
-        agent = replace_agent(agent, capacity_override={**agent.capacity_override, **ev.capacity})
-        tx.put_agent(agent)
-        freed = sorted(ev.capacity)
-    elif isinstance(ev, WorkFinished):
+    # The busiest first: every piece of work brings a finish, every call or chat an answer.
+    if isinstance(ev, WorkFinished):
         channel: str | None = None
         for c, ids in agent.open_work.items():
             if ev.ticket_id in ids:
@@ -438,6 +443,22 @@ def on_agent_event(
         freed = _decline(tx, ev, now)
     elif isinstance(ev, TicketTaken):
         _take(tx, ev, now)
+    elif isinstance(ev, AgentPresenceChanged):
+        if ev.presence != agent.presence:
+            was_online = agent.presence == "online"
+            agent = replace_agent(agent, presence=ev.presence, presence_since=ev.occurred_at)
+            tx.put_agent(agent)
+            if ev.presence == "online":
+                channels = {*configured.capacity, *agent.capacity_override}
+                freed = sorted(c for c in channels if tx.capacity(agent, c) > 0)
+            elif was_online:
+                freed = _agent_left(tx, ev.agent_id, ev.presence, now)
+        else:
+            tx.out.noop = "presence unchanged"
+    elif isinstance(ev, AgentCapacityChanged):
+        agent = replace_agent(agent, capacity_override={**agent.capacity_override, **ev.capacity})
+        tx.put_agent(agent)
+        freed = sorted(ev.capacity)
     depts = configured.departments
     for channel in freed:
         _drain(tx, depts, channel, now)
@@ -467,6 +488,20 @@ def on_clock_ticked(
 #
 # Work joins and leaves its line with its ticket row (``_Tx.put_ticket``): a row that
 # is queued waits, in service order, in its department's queue or pull list.
+
+
+def _served_at_once(tx: _Tx, ticket: TicketState, now: float) -> bool:
+    """A new ticket that asks nothing of its own, with nothing waiting in its line, that
+    a free agent may take: served now, as the drain would serve it first, without
+    joining its line only to leave it again (most tickets of a desk that keeps up).
+    False, having written nothing, when it must wait or go the drain's way."""
+    dept_id, channel = ticket.department, ticket.channel
+    if ticket.skills or ticket.optional_skills or tx.line(dept_id, channel):
+        return False
+    free = _candidates(tx, dept_id, channel)
+    return bool(free.count()) and _serve(
+        tx, dept_id, channel, (entry_of(ticket), ticket, free), now
+    )
 
 
 def _say_queued(tx: _Tx, ticket_id: str, prefix: str, now: float) -> None:
@@ -662,7 +697,7 @@ def _candidates(
         # the reason the new ticket waits): until an agent is written, it is the same.
         found = tx.scanned.get((dept_id, channel))
         if found is None:
-            found = tx.scanned[(dept_id, channel)] = _scan(tx, dept_id, channel)
+            found = tx.scanned[(dept_id, channel)] = _scan_free(tx, dept_id, channel)
         return found
     return _scan(tx, dept_id, channel, ticket, now)
 
@@ -728,6 +763,75 @@ def _scan(
     return _Scanned(candidates, excluded)
 
 
+#: One department's agents as a scan for a channel reads them, in department order:
+#: (order, agent id, table key, configured agent, configured capacity on the channel).
+Roster = tuple[tuple[int, str, str, AgentConfig, int], ...]
+#: tenant -> (the config the rosters were made from, (department, channel) -> roster).
+_ROSTERS: dict[str, tuple[TenantConfig, dict[tuple[str, str], Roster]]] = {}
+
+
+def _roster(config: TenantConfig, dept_id: str, channel: str) -> Roster:
+    """What a scan of free agents needs of the config, made once per config (and kept
+    for the tenant's newest one): the scan of a small department runs for almost
+    every decision, and re-deriving keys and capacities was a tenth of its cost."""
+    held = _ROSTERS.get(config.tenant)
+    if held is None or held[0] is not config:
+        held = _ROSTERS[config.tenant] = (config, {})
+    found = held[1].get((dept_id, channel))
+    if found is None:
+        prefix = config.tenant + KEY_SEP
+        found = held[1][(dept_id, channel)] = tuple(
+            (order, agent_id, prefix + agent_id, cfg, cfg.capacity.get(channel, 0))
+            for order, agent_id in enumerate(config.department_agents.get(dept_id, ()))
+            for cfg in (config.agents[agent_id],)
+        )
+    return found
+
+
+def _scan_free(tx: _Tx, dept_id: str, channel: str) -> Eligible:
+    """``_scan`` for work that asks nothing of its own (no skills, no missed offers):
+    the same candidates and exclusions, in the same order, from the department's
+    roster, without the checks such work never needs."""
+    candidates: list[Candidate] = []
+    excluded: dict[str, str] = {}
+    configs = tx.config.agents
+    new_tuple = tuple.__new__
+    written, rows = tx.agents_out, tx.agents_in
+    for order, agent_id, k, configured, configured_capacity in _roster(tx.config, dept_id, channel):
+        agent = (written and written.get(k)) or rows.get(k)
+        if agent is None:
+            agent = AgentState(agent_id)
+        override = agent.capacity_override
+        if channel in override:
+            capacity = override[channel]
+        elif agent.agent_id == agent_id:
+            capacity = configured_capacity
+        else:
+            own = configs.get(agent.agent_id)
+            capacity = own.capacity.get(channel, 0) if own else 0
+        if capacity <= 0:
+            excluded[agent_id] = "channel disabled"
+            continue
+        if agent.presence != "online":
+            excluded[agent_id] = agent.presence
+            continue
+        load = len(agent.open_work.get(channel, ())) + len(agent.offers.get(channel, ()))
+        if load >= capacity:
+            excluded[agent_id] = "at capacity"
+        else:
+            candidate = (
+                agent_id,
+                load,
+                capacity,
+                agent.last_assigned_at,
+                configured.priority,
+                order,
+                0,
+            )
+            candidates.append(new_tuple(Candidate, candidate))
+    return _Scanned(candidates, excluded)
+
+
 def _next_assignable(
     tx: _Tx, dept_id: str, channel: str, now: float
 ) -> tuple[QueueEntry, TicketState, Eligible] | None:
@@ -766,7 +870,10 @@ def _drain(tx: _Tx, dept_ids: Iterable[str], channel: str, now: float) -> None:
     one urgent item does not get to empty its whole queue ahead of the others.
     """
     departments = tx.config.departments
-    depts = [d for d in dict.fromkeys(dept_ids) if d in departments]
+    if type(dept_ids) is tuple and len(dept_ids) == 1:  # most drains: no duplicates to drop
+        depts = list(dept_ids) if dept_ids[0] in departments else []
+    else:
+        depts = [d for d in dict.fromkeys(dept_ids) if d in departments]
     if len(depts) == 1:  # the usual case, without choosing between heads
         dept_id = depts[0]
         while (found := _next_assignable(tx, dept_id, channel, now)) is not None:
@@ -1060,12 +1167,14 @@ def _accept(tx: _Tx, ev: OfferAccepted, now: float) -> tuple[str, ...]:
             )
         )
     _forget_offer(tx, ticket)
+    waited = now - ticket.offered_at
     explanation = {
         "config_version": tx.config.version,
         "offer": {
             "offered_to": list(ticket.offered_to[:EXPLAIN_LIMIT]),
             "ringing_count": len(ticket.offered_to),
-            "accepted_after_s": round(max(0.0, now - ticket.offered_at), 3),
+            # round() of a float to digits is slow; an answer in no time is the usual one
+            "accepted_after_s": round(waited, 3) if waited > 0.0 else 0.0,
             "missed_by": list(ticket.missed_by[:EXPLAIN_LIMIT]),
         },
     }
