@@ -118,11 +118,15 @@ class PlainState:
     queue_index: QueueIndex = field(default_factory=QueueIndex, compare=False, repr=False)
 
     def apply(self, t: Transition) -> None:
-        self.agents.update(t.agents)
-        self.departments.update(t.departments)
-        self.tickets.update(t.tickets)
-        self.seen.update(t.seen)
+        # Most transitions leave a table or two alone: no call for those.
+        if t.agents:
+            self.agents.update(t.agents)
+        if t.departments:
+            self.departments.update(t.departments)
+        if t.seen:
+            self.seen.update(t.seen)
         if t.tickets:
+            self.tickets.update(t.tickets)
             # Usually decided on this state: its ticket writes are what the lines hold.
             for found in self.queue_index.tenants.values():
                 if found.decided is t:
@@ -208,7 +212,6 @@ class _Tx:
         "out",
         "prefix",
         "scanned",
-        "state",
         "tenant",
         "tickets_in",
         "tickets_out",
@@ -216,7 +219,6 @@ class _Tx:
     )
 
     def __init__(self, state: StateView, config: TenantConfig) -> None:
-        self.state = state
         self.config = config
         self.tenant = config.tenant
         #: Every key of this tenant starts so (``state_key`` without a call per read).
@@ -302,6 +304,8 @@ _queued_event, _offered_event, _assigned_event, _missed_event, _withdrawn_event 
     builder, (TicketQueued, TicketOffered, TicketAssigned, OfferMissed, OfferWithdrawn)
 )
 _pick_context = builder(PickContext)
+# The rows every routed ticket starts, as their classes build them.
+_new_ticket, _new_deadline = builder(TicketState), builder(OfferDeadline)
 
 # -- entry points -------------------------------------------------------------
 
@@ -320,7 +324,7 @@ def on_ticket_routed(
     pull = not reason and (
         ev.leave_unassigned or ev.channel in config.departments[ev.department].pull
     )
-    ticket = TicketState(
+    ticket = _new_ticket(
         ev.ticket_id,
         "unroutable" if reason else "queued",
         ev.department,
@@ -763,14 +767,30 @@ def _scan(
     return _Scanned(candidates, excluded)
 
 
-#: One department's agents as a scan for a channel reads them, in department order:
-#: (order, agent id, table key, configured agent, configured capacity on the channel).
-Roster = tuple[tuple[int, str, str, AgentConfig, int], ...]
+class _Roster:
+    """One department's agents as a scan of free agents for one channel reads them.
+
+    ``agents``: (order, agent id, table key, configured agent, configured capacity on
+    the channel), in department order, made once per config. ``rows`` and
+    ``outcomes``: the agent row each agent was last looked at as, and what it made
+    of them (why they are excluded, or their ``Candidate``). Rows are immutable, so
+    the same row object always makes the same outcome: a scan looks again only at
+    the agents written since, one or two per event, not at the whole department.
+    """
+
+    __slots__ = ("agents", "outcomes", "rows")
+
+    def __init__(self, agents: tuple[tuple[int, str, str, AgentConfig, int], ...]) -> None:
+        self.agents = agents
+        self.rows: list[AgentState | None] = [None] * len(agents)
+        self.outcomes: list[str | Candidate] = [""] * len(agents)
+
+
 #: tenant -> (the config the rosters were made from, (department, channel) -> roster).
-_ROSTERS: dict[str, tuple[TenantConfig, dict[tuple[str, str], Roster]]] = {}
+_ROSTERS: dict[str, tuple[TenantConfig, dict[tuple[str, str], _Roster]]] = {}
 
 
-def _roster(config: TenantConfig, dept_id: str, channel: str) -> Roster:
+def _roster(config: TenantConfig, dept_id: str, channel: str) -> _Roster:
     """What a scan of free agents needs of the config, made once per config (and kept
     for the tenant's newest one): the scan of a small department runs for almost
     every decision, and re-deriving keys and capacities was a tenth of its cost."""
@@ -780,10 +800,12 @@ def _roster(config: TenantConfig, dept_id: str, channel: str) -> Roster:
     found = held[1].get((dept_id, channel))
     if found is None:
         prefix = config.tenant + KEY_SEP
-        found = held[1][(dept_id, channel)] = tuple(
-            (order, agent_id, prefix + agent_id, cfg, cfg.capacity.get(channel, 0))
-            for order, agent_id in enumerate(config.department_agents.get(dept_id, ()))
-            for cfg in (config.agents[agent_id],)
+        found = held[1][(dept_id, channel)] = _Roster(
+            tuple(
+                (order, agent_id, prefix + agent_id, cfg, cfg.capacity.get(channel, 0))
+                for order, agent_id in enumerate(config.department_agents.get(dept_id, ()))
+                for cfg in (config.agents[agent_id],)
+            )
         )
     return found
 
@@ -797,8 +819,18 @@ def _scan_free(tx: _Tx, dept_id: str, channel: str) -> Eligible:
     configs = tx.config.agents
     new_tuple = tuple.__new__
     written, rows = tx.agents_out, tx.agents_in
-    for order, agent_id, k, configured, configured_capacity in _roster(tx.config, dept_id, channel):
+    roster = _roster(tx.config, dept_id, channel)
+    seen, outcomes = roster.rows, roster.outcomes
+    for order, agent_id, k, configured, configured_capacity in roster.agents:
         agent = (written and written.get(k)) or rows.get(k)
+        if agent is not None and agent is seen[order]:
+            outcome = outcomes[order]
+            if isinstance(outcome, str):
+                excluded[agent_id] = outcome
+            else:
+                candidates.append(outcome)
+            continue
+        seen[order] = agent  # None (a default row, made afresh) never matches
         if agent is None:
             agent = AgentState(agent_id)
         override = agent.capacity_override
@@ -810,14 +842,14 @@ def _scan_free(tx: _Tx, dept_id: str, channel: str) -> Eligible:
             own = configs.get(agent.agent_id)
             capacity = own.capacity.get(channel, 0) if own else 0
         if capacity <= 0:
-            excluded[agent_id] = "channel disabled"
+            excluded[agent_id] = outcomes[order] = "channel disabled"
             continue
         if agent.presence != "online":
-            excluded[agent_id] = agent.presence
+            excluded[agent_id] = outcomes[order] = agent.presence
             continue
         load = len(agent.open_work.get(channel, ())) + len(agent.offers.get(channel, ()))
         if load >= capacity:
-            excluded[agent_id] = "at capacity"
+            excluded[agent_id] = outcomes[order] = "at capacity"
         else:
             candidate = (
                 agent_id,
@@ -829,6 +861,7 @@ def _scan_free(tx: _Tx, dept_id: str, channel: str) -> Eligible:
                 0,
             )
             candidates.append(new_tuple(Candidate, candidate))
+            outcomes[order] = candidates[-1]
     return _Scanned(candidates, excluded)
 
 
@@ -1005,7 +1038,7 @@ def _place(
                 )
             )
         offers = dept.offers
-        deadline = OfferDeadline(expires, entry.ticket_id)
+        deadline = _new_deadline(expires, entry.ticket_id)
         i = bisect.bisect(offers, deadline)
         offers = (*offers[:i], deadline, *offers[i:])
         tx.put_department(dept_id, _department_offered(dept, cursors=cursors, offers=offers))
