@@ -423,10 +423,10 @@ def on_agent_event(
         tx.out.rejected = f"agent {ev.agent_id!r} is not in config version {config.version}"
         return tx.out
     tx.out.seen[seen_key] = ev.occurred_at
-    agent = tx.agent(ev.agent_id)
     freed: Iterable[str] = ()
     # The busiest first: every piece of work brings a finish, every call or chat an answer.
     if isinstance(ev, WorkFinished):
+        agent = tx.agent(ev.agent_id)
         channel: str | None = None
         for c, ids in agent.open_work.items():
             if ev.ticket_id in ids:
@@ -435,7 +435,7 @@ def on_agent_event(
         if channel is None:
             tx.out.noop = "work not open for this agent"
         else:
-            remaining = tuple([t for t in agent.open_work[channel] if t != ev.ticket_id])
+            remaining = _without(agent.open_work[channel], ev.ticket_id)
             tx.put_agent(_agent_work(agent, open_work={**agent.open_work, channel: remaining}))
             ticket = tx.ticket(ev.ticket_id)
             if ticket is not None:
@@ -448,6 +448,7 @@ def on_agent_event(
     elif isinstance(ev, TicketTaken):
         _take(tx, ev, now)
     elif isinstance(ev, AgentPresenceChanged):
+        agent = tx.agent(ev.agent_id)
         if ev.presence != agent.presence:
             was_online = agent.presence == "online"
             agent = replace_agent(agent, presence=ev.presence, presence_since=ev.occurred_at)
@@ -460,6 +461,7 @@ def on_agent_event(
         else:
             tx.out.noop = "presence unchanged"
     elif isinstance(ev, AgentCapacityChanged):
+        agent = tx.agent(ev.agent_id)
         agent = replace_agent(agent, capacity_override={**agent.capacity_override, **ev.capacity})
         tx.put_agent(agent)
         freed = sorted(ev.capacity)
@@ -547,6 +549,8 @@ def _skill_gap(agent_skills: dict[str, int], needed: dict[str, int]) -> str:
 class Eligible:
     """The agents of a department who may take a work item, and why each other one may not."""
 
+    __slots__ = ()
+
     def count(self) -> int:
         raise NotImplementedError
 
@@ -579,6 +583,8 @@ class Eligible:
 
 class _Scanned(Eligible):
     """Every agent of the department looked at, for this work item."""
+
+    __slots__ = ("candidates", "excluded")
 
     def __init__(self, candidates: list[Candidate], excluded: dict[str, str]) -> None:
         self.candidates = candidates
@@ -623,6 +629,8 @@ class _Scanned(Eligible):
 class _Indexed(Eligible):
     """The department's pool for the channel: work without skills or missed offers."""
 
+    __slots__ = ("pool",)
+
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
 
@@ -656,6 +664,8 @@ class _Indexed(Eligible):
 
 class _Only(Eligible):
     """One candidate (named by a rule) among the others' exclusions."""
+
+    __slots__ = ("only", "others")
 
     def __init__(self, only: Candidate, others: Eligible) -> None:
         self.only = only
@@ -1039,8 +1049,11 @@ def _place(
             )
         offers = dept.offers
         deadline = _new_deadline(expires, entry.ticket_id)
-        i = bisect.bisect(offers, deadline)
-        offers = (*offers[:i], deadline, *offers[i:])
+        if offers:  # usually none ring: answers come before the next work does
+            i = bisect.bisect(offers, deadline)
+            offers = (*offers[:i], deadline, *offers[i:])
+        else:
+            offers = (deadline,)
         tx.put_department(dept_id, _department_offered(dept, cursors=cursors, offers=offers))
         tx.put_ticket(
             _ticket_offered(
@@ -1088,7 +1101,7 @@ def _hand_over(
     offers = agent.offers
     held = offers.get(channel, ())
     if ticket.ticket_id in held:
-        offers = {**offers, channel: tuple([t for t in held if t != ticket.ticket_id])}
+        offers = {**offers, channel: _without(held, ticket.ticket_id)}
     tx.put_agent(
         _agent_given(
             agent,
@@ -1129,6 +1142,14 @@ def _hand_over(
 # -- offers ---------------------------------------------------------------------
 
 
+def _without(ids: tuple[str, ...], gone: str) -> tuple[str, ...]:
+    """``ids`` without ``gone``. Most hold one id (an agent's one call, the one agent an
+    offer rings for): no comprehension for those."""
+    if len(ids) == 1:
+        return () if ids[0] == gone else ids
+    return tuple([i for i in ids if i != gone])
+
+
 def _drop_offer(tx: _Tx, agent_id: str, ticket: TicketState) -> None:
     """The agent no longer holds the offer: their slot is free again."""
     agent = tx.agent(agent_id)
@@ -1139,7 +1160,7 @@ def _drop_offer(tx: _Tx, agent_id: str, ticket: TicketState) -> None:
                 agent,
                 offers={
                     **agent.offers,
-                    ticket.channel: tuple([t for t in held if t != ticket.ticket_id]),
+                    ticket.channel: _without(held, ticket.ticket_id),
                 },
             )
         )
@@ -1147,12 +1168,12 @@ def _drop_offer(tx: _Tx, agent_id: str, ticket: TicketState) -> None:
 
 def _forget_offer(tx: _Tx, ticket: TicketState) -> None:
     dept = tx.department(ticket.department)
-    tx.put_department(
-        ticket.department,
-        _department_offers(
-            dept, offers=tuple([o for o in dept.offers if o.ticket_id != ticket.ticket_id])
-        ),
-    )
+    offers = dept.offers
+    if len(offers) == 1 and offers[0].ticket_id == ticket.ticket_id:
+        offers = ()  # the usual case: the only offer ringing in the department
+    else:
+        offers = tuple([o for o in offers if o.ticket_id != ticket.ticket_id])
+    tx.put_department(ticket.department, _department_offers(dept, offers=offers))
 
 
 def _missed(tx: _Tx, ticket: TicketState, agent_id: str, reason: str, now: float) -> None:
@@ -1185,7 +1206,7 @@ def _accept(tx: _Tx, ev: OfferAccepted, now: float) -> tuple[str, ...]:
         tx.out.noop = "offer not open for this agent"
         return ()
     channel = ticket.channel
-    others = tuple([a for a in ticket.offered_to if a != ev.agent_id])
+    others = _without(ticket.offered_to, ev.agent_id)
     for agent_id in others:
         _drop_offer(tx, agent_id, ticket)
         tx.out.emitted.append(
@@ -1224,7 +1245,7 @@ def _decline(tx: _Tx, ev: OfferDeclined, now: float) -> tuple[str, ...]:
         return ()
     _drop_offer(tx, ev.agent_id, ticket)
     _missed(tx, ticket, ev.agent_id, "declined", now)
-    remaining = tuple([a for a in ticket.offered_to if a != ev.agent_id])
+    remaining = _without(ticket.offered_to, ev.agent_id)
     ticket = replace_ticket(
         ticket, offered_to=remaining, missed_by=(*ticket.missed_by, ev.agent_id), updated_at=now
     )
@@ -1269,7 +1290,7 @@ def _agent_left(tx: _Tx, agent_id: str, presence: str, now: float) -> tuple[str,
                 continue
             _drop_offer(tx, agent_id, ticket)
             _missed(tx, ticket, agent_id, "agent_unavailable", now)
-            remaining = tuple([a for a in ticket.offered_to if a != agent_id])
+            remaining = _without(ticket.offered_to, agent_id)
             ticket = replace_ticket(ticket, offered_to=remaining, updated_at=now)
             tx.put_ticket(ticket)
             if not remaining:
