@@ -116,6 +116,10 @@ class PlainState:
     seen: dict[str, float] = field(default_factory=dict)
     #: Who waits where, per tenant: derived from ``tickets``.
     queue_index: QueueIndex = field(default_factory=QueueIndex, compare=False, repr=False)
+    #: Decisions carry their explanation. The simulator turns it off when nobody reads
+    #: the events (building it cost it a sixteenth of its time); the worker's state
+    #: has no such switch, so everything it emits is explained.
+    explain: bool = field(default=True, compare=False, repr=False)
 
     def apply(self, t: Transition) -> None:
         # Most transitions leave a table or two alone: no call for those.
@@ -208,6 +212,7 @@ class _Tx:
         "config",
         "departments_in",
         "departments_out",
+        "explain",
         "index",
         "out",
         "prefix",
@@ -220,6 +225,7 @@ class _Tx:
 
     def __init__(self, state: StateView, config: TenantConfig) -> None:
         self.config = config
+        self.explain: bool = getattr(state, "explain", True)
         self.tenant = config.tenant
         #: Every key of this tenant starts so (``state_key`` without a call per read).
         self.prefix = config.tenant + KEY_SEP
@@ -996,6 +1002,8 @@ def _assign_preferred(
 
 
 def _explanation(tx: _Tx, chosen: Pick, eligible: Eligible) -> dict[str, Any]:
+    if not tx.explain:
+        return {}
     return {
         "config_version": tx.config.version,
         "score": chosen.score,
@@ -1221,17 +1229,19 @@ def _accept(tx: _Tx, ev: OfferAccepted, now: float) -> tuple[str, ...]:
             )
         )
     _forget_offer(tx, ticket)
-    waited = now - ticket.offered_at
-    explanation = {
-        "config_version": tx.config.version,
-        "offer": {
-            "offered_to": list(ticket.offered_to[:EXPLAIN_LIMIT]),
-            "ringing_count": len(ticket.offered_to),
-            # round() of a float to digits is slow; an answer in no time is the usual one
-            "accepted_after_s": round(waited, 3) if waited > 0.0 else 0.0,
-            "missed_by": list(ticket.missed_by[:EXPLAIN_LIMIT]),
-        },
-    }
+    explanation: dict[str, Any] = {}
+    if tx.explain:
+        waited = now - ticket.offered_at
+        explanation = {
+            "config_version": tx.config.version,
+            "offer": {
+                "offered_to": list(ticket.offered_to[:EXPLAIN_LIMIT]),
+                "ringing_count": len(ticket.offered_to),
+                # round() of a float to digits is slow; an answer in no time is usual
+                "accepted_after_s": round(waited, 3) if waited > 0.0 else 0.0,
+                "missed_by": list(ticket.missed_by[:EXPLAIN_LIMIT]),
+            },
+        }
     _hand_over(tx, ticket, ev.agent_id, ticket.strategy, explanation, now)
     if others:
         _drain_for_agents(tx, others, channel, now)

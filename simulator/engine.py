@@ -244,6 +244,8 @@ class Engine:
             # small ones by the core's scan, as the worker does (``worth_indexing``).
             index = worth_indexing(config)
         self.state: MemoryState | PlainState = MemoryState() if index else PlainState()
+        # Only a traced run keeps what the core emits; nothing else reads explanations.
+        self.state.explain = trace
         self.out = Outcome(config)
         self.now = 0.0
         self.heap: list[tuple[float, int, int, Item, Source | None]] = []
