@@ -787,19 +787,19 @@ class _Roster:
     """One department's agents as a scan of free agents for one channel reads them.
 
     ``agents``: (order, agent id, table key, configured agent, configured capacity on
-    the channel), in department order, made once per config. ``rows`` and
-    ``outcomes``: the agent row each agent was last looked at as, and what it made
-    of them (why they are excluded, or their ``Candidate``). Rows are immutable, so
-    the same row object always makes the same outcome: a scan looks again only at
-    the agents written since, one or two per event, not at the whole department.
+    the channel), in department order, made once per config. ``seen``: per agent,
+    the row they were last looked at as and what it made of them (why they are
+    excluded, or their ``Candidate``), stored as one pair so that no reader ever
+    sees one row's outcome beside another row. Rows are immutable, so the same row
+    object always makes the same outcome: a scan looks again only at the agents
+    written since, one or two per event, not at the whole department.
     """
 
-    __slots__ = ("agents", "outcomes", "rows")
+    __slots__ = ("agents", "seen")
 
     def __init__(self, agents: tuple[tuple[int, str, str, AgentConfig, int], ...]) -> None:
         self.agents = agents
-        self.rows: list[AgentState | None] = [None] * len(agents)
-        self.outcomes: list[str | Candidate] = [""] * len(agents)
+        self.seen: list[tuple[AgentState | None, str | Candidate]] = [(None, "")] * len(agents)
 
 
 #: tenant -> (the config the rosters were made from, (department, channel) -> roster).
@@ -836,17 +836,18 @@ def _scan_free(tx: _Tx, dept_id: str, channel: str) -> Eligible:
     new_tuple = tuple.__new__
     written, rows = tx.agents_out, tx.agents_in
     roster = _roster(tx.config, dept_id, channel)
-    seen, outcomes = roster.rows, roster.outcomes
+    seen = roster.seen
     for order, agent_id, k, configured, configured_capacity in roster.agents:
         agent = (written and written.get(k)) or rows.get(k)
-        if agent is not None and agent is seen[order]:
-            outcome = outcomes[order]
+        last = seen[order]
+        if agent is not None and agent is last[0]:
+            outcome = last[1]
             if isinstance(outcome, str):
                 excluded[agent_id] = outcome
             else:
                 candidates.append(outcome)
             continue
-        seen[order] = agent  # None (a default row, made afresh) never matches
+        row = agent  # None (a default row, made afresh) is never remembered
         if agent is None:
             agent = AgentState(agent_id)
         override = agent.capacity_override
@@ -858,14 +859,17 @@ def _scan_free(tx: _Tx, dept_id: str, channel: str) -> Eligible:
             own = configs.get(agent.agent_id)
             capacity = own.capacity.get(channel, 0) if own else 0
         if capacity <= 0:
-            excluded[agent_id] = outcomes[order] = "channel disabled"
+            excluded[agent_id] = "channel disabled"
+            seen[order] = (row, "channel disabled")
             continue
         if agent.presence != "online":
-            excluded[agent_id] = outcomes[order] = agent.presence
+            excluded[agent_id] = agent.presence
+            seen[order] = (row, agent.presence)
             continue
         load = len(agent.open_work.get(channel, ())) + len(agent.offers.get(channel, ()))
         if load >= capacity:
-            excluded[agent_id] = outcomes[order] = "at capacity"
+            excluded[agent_id] = "at capacity"
+            seen[order] = (row, "at capacity")
         else:
             candidate = (
                 agent_id,
@@ -876,8 +880,9 @@ def _scan_free(tx: _Tx, dept_id: str, channel: str) -> Eligible:
                 order,
                 0,
             )
-            candidates.append(new_tuple(Candidate, candidate))
-            outcomes[order] = candidates[-1]
+            found = new_tuple(Candidate, candidate)
+            candidates.append(found)
+            seen[order] = (row, found)
     return _Scanned(candidates, excluded)
 
 
