@@ -33,9 +33,15 @@ from agents_state.model import (
     replace_department,
     replace_ticket,
     replacer,
-    state_key,
 )
-from agents_state.queues import NO_LINE, QueueIndex, TenantQueues, Waiting, tenant_rows
+from agents_state.queues import (
+    NO_LINE,
+    QueueIndex,
+    TenantQueues,
+    Waiting,
+    entry_of,
+    tenant_rows,
+)
 from rules import decide as decide_rules
 from rules import facts_for
 from schemas.events import (
@@ -58,7 +64,7 @@ from schemas.events import (
     TicketUnroutable,
     WorkFinished,
 )
-from schemas.tenant_config import TenantConfig
+from schemas.tenant_config import AgentConfig, TenantConfig
 from strategies import RING_ALL, Candidate, Pick, PickContext, pick
 
 #: At most this many candidates / exclusions are listed by name in an explanation.
@@ -110,13 +116,21 @@ class PlainState:
     seen: dict[str, float] = field(default_factory=dict)
     #: Who waits where, per tenant: derived from ``tickets``.
     queue_index: QueueIndex = field(default_factory=QueueIndex, compare=False, repr=False)
+    #: Decisions carry their explanation. The simulator turns it off when nobody reads
+    #: the events (building it cost it a sixteenth of its time); the worker's state
+    #: has no such switch, so everything it emits is explained.
+    explain: bool = field(default=True, compare=False, repr=False)
 
     def apply(self, t: Transition) -> None:
-        self.agents.update(t.agents)
-        self.departments.update(t.departments)
-        self.tickets.update(t.tickets)
-        self.seen.update(t.seen)
+        # Most transitions leave a table or two alone: no call for those.
+        if t.agents:
+            self.agents.update(t.agents)
+        if t.departments:
+            self.departments.update(t.departments)
+        if t.seen:
+            self.seen.update(t.seen)
         if t.tickets:
+            self.tickets.update(t.tickets)
             # Usually decided on this state: its ticket writes are what the lines hold.
             for found in self.queue_index.tenants.values():
                 if found.decided is t:
@@ -177,6 +191,18 @@ class Transition:
     noop: str = ""
 
 
+def _new_transition() -> Transition:
+    """``Transition()``, for the one every event starts: its tables are fresh literals,
+    not the default factories the dataclass ``__init__`` calls one by one."""
+    out: Transition = _new(Transition)
+    out.agents, out.departments, out.tickets, out.seen, out.emitted = {}, {}, {}, {}, []
+    out.duplicate, out.rejected, out.noop = False, "", ""
+    return out
+
+
+_new = object.__new__
+
+
 class _Tx:
     """Reads through the transition's own pending writes, so one event sees its effects."""
 
@@ -186,11 +212,11 @@ class _Tx:
         "config",
         "departments_in",
         "departments_out",
+        "explain",
         "index",
         "out",
         "prefix",
         "scanned",
-        "state",
         "tenant",
         "tickets_in",
         "tickets_out",
@@ -198,12 +224,12 @@ class _Tx:
     )
 
     def __init__(self, state: StateView, config: TenantConfig) -> None:
-        self.state = state
         self.config = config
+        self.explain: bool = getattr(state, "explain", True)
         self.tenant = config.tenant
         #: Every key of this tenant starts so (``state_key`` without a call per read).
         self.prefix = config.tenant + KEY_SEP
-        self.out = out = Transition()
+        self.out = out = _new_transition()
         # The tables, looked up once: reads and writes happen a dozen times per event.
         self.agents_out, self.agents_in = out.agents, state.agents
         self.departments_out, self.departments_in = out.departments, state.departments
@@ -284,6 +310,8 @@ _queued_event, _offered_event, _assigned_event, _missed_event, _withdrawn_event 
     builder, (TicketQueued, TicketOffered, TicketAssigned, OfferMissed, OfferWithdrawn)
 )
 _pick_context = builder(PickContext)
+# The rows every routed ticket starts, as their classes build them.
+_new_ticket, _new_deadline = builder(TicketState), builder(OfferDeadline)
 
 # -- entry points -------------------------------------------------------------
 
@@ -302,7 +330,7 @@ def on_ticket_routed(
     pull = not reason and (
         ev.leave_unassigned or ev.channel in config.departments[ev.department].pull
     )
-    ticket = TicketState(
+    ticket = _new_ticket(
         ev.ticket_id,
         "unroutable" if reason else "queued",
         ev.department,
@@ -317,6 +345,8 @@ def on_ticket_routed(
         optional_skills=dict(ev.optional_skills),
         pull=pull,
     )
+    if not (reason or pull or ev.preferred_agent) and _served_at_once(tx, ticket, now):
+        return tx.out
     tx.put_ticket(ticket)
     if reason:
         tx.out.emitted.append(TicketUnroutable(ev.ticket_id, ev.tenant, ev.channel, reason, now))
@@ -390,8 +420,8 @@ def on_agent_event(
     """Presence, capacity, finished work and answers to offers change load; freed
     capacity takes waiting work."""
     tx = _Tx(state, config)
-    seen_key = state_key(ev.tenant, ev.event_id)
-    if tx.out.seen.get(seen_key) is not None or state.seen.get(seen_key) is not None:
+    seen_key = f"{ev.tenant}{KEY_SEP}{ev.event_id}"
+    if state.seen.get(seen_key) is not None:  # this transition has seen nothing yet
         tx.out.duplicate = True
         return tx.out
     configured = config.agents.get(ev.agent_id)
@@ -399,9 +429,32 @@ def on_agent_event(
         tx.out.rejected = f"agent {ev.agent_id!r} is not in config version {config.version}"
         return tx.out
     tx.out.seen[seen_key] = ev.occurred_at
-    agent = tx.agent(ev.agent_id)
     freed: Iterable[str] = ()
-    if isinstance(ev, AgentPresenceChanged):
+    # The busiest first: every piece of work brings a finish, every call or chat an answer.
+    if isinstance(ev, WorkFinished):
+        agent = tx.agent(ev.agent_id)
+        channel: str | None = None
+        for c, ids in agent.open_work.items():
+            if ev.ticket_id in ids:
+                channel = c
+                break
+        if channel is None:
+            tx.out.noop = "work not open for this agent"
+        else:
+            remaining = _without(agent.open_work[channel], ev.ticket_id)
+            tx.put_agent(_agent_work(agent, open_work={**agent.open_work, channel: remaining}))
+            ticket = tx.ticket(ev.ticket_id)
+            if ticket is not None:
+                tx.put_ticket(_ticket_status(ticket, status="finished", updated_at=now))
+            freed = (channel,)
+    elif isinstance(ev, OfferAccepted):
+        freed = _accept(tx, ev, now)
+    elif isinstance(ev, OfferDeclined):
+        freed = _decline(tx, ev, now)
+    elif isinstance(ev, TicketTaken):
+        _take(tx, ev, now)
+    elif isinstance(ev, AgentPresenceChanged):
+        agent = tx.agent(ev.agent_id)
         if ev.presence != agent.presence:
             was_online = agent.presence == "online"
             agent = replace_agent(agent, presence=ev.presence, presence_since=ev.occurred_at)
@@ -414,30 +467,10 @@ def on_agent_event(
         else:
             tx.out.noop = "presence unchanged"
     elif isinstance(ev, AgentCapacityChanged):
+        agent = tx.agent(ev.agent_id)
         agent = replace_agent(agent, capacity_override={**agent.capacity_override, **ev.capacity})
         tx.put_agent(agent)
         freed = sorted(ev.capacity)
-    elif isinstance(ev, WorkFinished):
-        channel: str | None = None
-        for c, ids in agent.open_work.items():
-            if ev.ticket_id in ids:
-                channel = c
-                break
-        if channel is None:
-            tx.out.noop = "work not open for this agent"
-        else:
-            remaining = tuple([t for t in agent.open_work[channel] if t != ev.ticket_id])
-            tx.put_agent(_agent_work(agent, open_work={**agent.open_work, channel: remaining}))
-            ticket = tx.ticket(ev.ticket_id)
-            if ticket is not None:
-                tx.put_ticket(_ticket_status(ticket, status="finished", updated_at=now))
-            freed = (channel,)
-    elif isinstance(ev, OfferAccepted):
-        freed = _accept(tx, ev, now)
-    elif isinstance(ev, OfferDeclined):
-        freed = _decline(tx, ev, now)
-    elif isinstance(ev, TicketTaken):
-        _take(tx, ev, now)
     depts = configured.departments
     for channel in freed:
         _drain(tx, depts, channel, now)
@@ -467,6 +500,20 @@ def on_clock_ticked(
 #
 # Work joins and leaves its line with its ticket row (``_Tx.put_ticket``): a row that
 # is queued waits, in service order, in its department's queue or pull list.
+
+
+def _served_at_once(tx: _Tx, ticket: TicketState, now: float) -> bool:
+    """A new ticket that asks nothing of its own, with nothing waiting in its line, that
+    a free agent may take: served now, as the drain would serve it first, without
+    joining its line only to leave it again (most tickets of a desk that keeps up).
+    False, having written nothing, when it must wait or go the drain's way."""
+    dept_id, channel = ticket.department, ticket.channel
+    if ticket.skills or ticket.optional_skills or tx.line(dept_id, channel):
+        return False
+    free = _candidates(tx, dept_id, channel)
+    return bool(free.count()) and _serve(
+        tx, dept_id, channel, (entry_of(ticket), ticket, free), now
+    )
 
 
 def _say_queued(tx: _Tx, ticket_id: str, prefix: str, now: float) -> None:
@@ -508,6 +555,8 @@ def _skill_gap(agent_skills: dict[str, int], needed: dict[str, int]) -> str:
 class Eligible:
     """The agents of a department who may take a work item, and why each other one may not."""
 
+    __slots__ = ()
+
     def count(self) -> int:
         raise NotImplementedError
 
@@ -540,6 +589,8 @@ class Eligible:
 
 class _Scanned(Eligible):
     """Every agent of the department looked at, for this work item."""
+
+    __slots__ = ("candidates", "excluded")
 
     def __init__(self, candidates: list[Candidate], excluded: dict[str, str]) -> None:
         self.candidates = candidates
@@ -584,6 +635,8 @@ class _Scanned(Eligible):
 class _Indexed(Eligible):
     """The department's pool for the channel: work without skills or missed offers."""
 
+    __slots__ = ("pool",)
+
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
 
@@ -617,6 +670,8 @@ class _Indexed(Eligible):
 
 class _Only(Eligible):
     """One candidate (named by a rule) among the others' exclusions."""
+
+    __slots__ = ("only", "others")
 
     def __init__(self, only: Candidate, others: Eligible) -> None:
         self.only = only
@@ -662,7 +717,7 @@ def _candidates(
         # the reason the new ticket waits): until an agent is written, it is the same.
         found = tx.scanned.get((dept_id, channel))
         if found is None:
-            found = tx.scanned[(dept_id, channel)] = _scan(tx, dept_id, channel)
+            found = tx.scanned[(dept_id, channel)] = _scan_free(tx, dept_id, channel)
         return found
     return _scan(tx, dept_id, channel, ticket, now)
 
@@ -728,6 +783,109 @@ def _scan(
     return _Scanned(candidates, excluded)
 
 
+class _Roster:
+    """One department's agents as a scan of free agents for one channel reads them.
+
+    ``agents``: (order, agent id, table key, configured agent, configured capacity on
+    the channel), in department order, made once per config. ``seen``: per agent,
+    the row they were last looked at as and what it made of them (why they are
+    excluded, or their ``Candidate``), stored as one pair so that no reader ever
+    sees one row's outcome beside another row. Rows are immutable, so the same row
+    object always makes the same outcome: a scan looks again only at the agents
+    written since, one or two per event, not at the whole department.
+    """
+
+    __slots__ = ("agents", "seen")
+
+    def __init__(self, agents: tuple[tuple[int, str, str, AgentConfig, int], ...]) -> None:
+        self.agents = agents
+        self.seen: list[tuple[AgentState | None, str | Candidate]] = [(None, "")] * len(agents)
+
+
+#: tenant -> (the config the rosters were made from, (department, channel) -> roster).
+_ROSTERS: dict[str, tuple[TenantConfig, dict[tuple[str, str], _Roster]]] = {}
+
+
+def _roster(config: TenantConfig, dept_id: str, channel: str) -> _Roster:
+    """What a scan of free agents needs of the config, made once per config (and kept
+    for the tenant's newest one): the scan of a small department runs for almost
+    every decision, and re-deriving keys and capacities was a tenth of its cost."""
+    held = _ROSTERS.get(config.tenant)
+    if held is None or held[0] is not config:
+        held = _ROSTERS[config.tenant] = (config, {})
+    found = held[1].get((dept_id, channel))
+    if found is None:
+        prefix = config.tenant + KEY_SEP
+        found = held[1][(dept_id, channel)] = _Roster(
+            tuple(
+                (order, agent_id, prefix + agent_id, cfg, cfg.capacity.get(channel, 0))
+                for order, agent_id in enumerate(config.department_agents.get(dept_id, ()))
+                for cfg in (config.agents[agent_id],)
+            )
+        )
+    return found
+
+
+def _scan_free(tx: _Tx, dept_id: str, channel: str) -> Eligible:
+    """``_scan`` for work that asks nothing of its own (no skills, no missed offers):
+    the same candidates and exclusions, in the same order, from the department's
+    roster, without the checks such work never needs."""
+    candidates: list[Candidate] = []
+    excluded: dict[str, str] = {}
+    configs = tx.config.agents
+    new_tuple = tuple.__new__
+    written, rows = tx.agents_out, tx.agents_in
+    roster = _roster(tx.config, dept_id, channel)
+    seen = roster.seen
+    for order, agent_id, k, configured, configured_capacity in roster.agents:
+        agent = (written and written.get(k)) or rows.get(k)
+        last = seen[order]
+        if agent is not None and agent is last[0]:
+            outcome = last[1]
+            if isinstance(outcome, str):
+                excluded[agent_id] = outcome
+            else:
+                candidates.append(outcome)
+            continue
+        row = agent  # None (a default row, made afresh) is never remembered
+        if agent is None:
+            agent = AgentState(agent_id)
+        override = agent.capacity_override
+        if channel in override:
+            capacity = override[channel]
+        elif agent.agent_id == agent_id:
+            capacity = configured_capacity
+        else:
+            own = configs.get(agent.agent_id)
+            capacity = own.capacity.get(channel, 0) if own else 0
+        if capacity <= 0:
+            excluded[agent_id] = "channel disabled"
+            seen[order] = (row, "channel disabled")
+            continue
+        if agent.presence != "online":
+            excluded[agent_id] = agent.presence
+            seen[order] = (row, agent.presence)
+            continue
+        load = len(agent.open_work.get(channel, ())) + len(agent.offers.get(channel, ()))
+        if load >= capacity:
+            excluded[agent_id] = "at capacity"
+            seen[order] = (row, "at capacity")
+        else:
+            candidate = (
+                agent_id,
+                load,
+                capacity,
+                agent.last_assigned_at,
+                configured.priority,
+                order,
+                0,
+            )
+            found = new_tuple(Candidate, candidate)
+            candidates.append(found)
+            seen[order] = (row, found)
+    return _Scanned(candidates, excluded)
+
+
 def _next_assignable(
     tx: _Tx, dept_id: str, channel: str, now: float
 ) -> tuple[QueueEntry, TicketState, Eligible] | None:
@@ -766,7 +924,10 @@ def _drain(tx: _Tx, dept_ids: Iterable[str], channel: str, now: float) -> None:
     one urgent item does not get to empty its whole queue ahead of the others.
     """
     departments = tx.config.departments
-    depts = [d for d in dict.fromkeys(dept_ids) if d in departments]
+    if type(dept_ids) is tuple and len(dept_ids) == 1:  # most drains: no duplicates to drop
+        depts = list(dept_ids) if dept_ids[0] in departments else []
+    else:
+        depts = [d for d in dict.fromkeys(dept_ids) if d in departments]
     if len(depts) == 1:  # the usual case, without choosing between heads
         dept_id = depts[0]
         while (found := _next_assignable(tx, dept_id, channel, now)) is not None:
@@ -846,6 +1007,8 @@ def _assign_preferred(
 
 
 def _explanation(tx: _Tx, chosen: Pick, eligible: Eligible) -> dict[str, Any]:
+    if not tx.explain:
+        return {}
     return {
         "config_version": tx.config.version,
         "score": chosen.score,
@@ -898,9 +1061,12 @@ def _place(
                 )
             )
         offers = dept.offers
-        deadline = OfferDeadline(expires, entry.ticket_id)
-        i = bisect.bisect(offers, deadline)
-        offers = (*offers[:i], deadline, *offers[i:])
+        deadline = _new_deadline(expires, entry.ticket_id)
+        if offers:  # usually none ring: answers come before the next work does
+            i = bisect.bisect(offers, deadline)
+            offers = (*offers[:i], deadline, *offers[i:])
+        else:
+            offers = (deadline,)
         tx.put_department(dept_id, _department_offered(dept, cursors=cursors, offers=offers))
         tx.put_ticket(
             _ticket_offered(
@@ -948,7 +1114,7 @@ def _hand_over(
     offers = agent.offers
     held = offers.get(channel, ())
     if ticket.ticket_id in held:
-        offers = {**offers, channel: tuple([t for t in held if t != ticket.ticket_id])}
+        offers = {**offers, channel: _without(held, ticket.ticket_id)}
     tx.put_agent(
         _agent_given(
             agent,
@@ -989,6 +1155,14 @@ def _hand_over(
 # -- offers ---------------------------------------------------------------------
 
 
+def _without(ids: tuple[str, ...], gone: str) -> tuple[str, ...]:
+    """``ids`` without ``gone``. Most hold one id (an agent's one call, the one agent an
+    offer rings for): no comprehension for those."""
+    if len(ids) == 1:
+        return () if ids[0] == gone else ids
+    return tuple([i for i in ids if i != gone])
+
+
 def _drop_offer(tx: _Tx, agent_id: str, ticket: TicketState) -> None:
     """The agent no longer holds the offer: their slot is free again."""
     agent = tx.agent(agent_id)
@@ -999,7 +1173,7 @@ def _drop_offer(tx: _Tx, agent_id: str, ticket: TicketState) -> None:
                 agent,
                 offers={
                     **agent.offers,
-                    ticket.channel: tuple([t for t in held if t != ticket.ticket_id]),
+                    ticket.channel: _without(held, ticket.ticket_id),
                 },
             )
         )
@@ -1007,12 +1181,12 @@ def _drop_offer(tx: _Tx, agent_id: str, ticket: TicketState) -> None:
 
 def _forget_offer(tx: _Tx, ticket: TicketState) -> None:
     dept = tx.department(ticket.department)
-    tx.put_department(
-        ticket.department,
-        _department_offers(
-            dept, offers=tuple([o for o in dept.offers if o.ticket_id != ticket.ticket_id])
-        ),
-    )
+    offers = dept.offers
+    if len(offers) == 1 and offers[0].ticket_id == ticket.ticket_id:
+        offers = ()  # the usual case: the only offer ringing in the department
+    else:
+        offers = tuple([o for o in offers if o.ticket_id != ticket.ticket_id])
+    tx.put_department(ticket.department, _department_offers(dept, offers=offers))
 
 
 def _missed(tx: _Tx, ticket: TicketState, agent_id: str, reason: str, now: float) -> None:
@@ -1045,7 +1219,7 @@ def _accept(tx: _Tx, ev: OfferAccepted, now: float) -> tuple[str, ...]:
         tx.out.noop = "offer not open for this agent"
         return ()
     channel = ticket.channel
-    others = tuple([a for a in ticket.offered_to if a != ev.agent_id])
+    others = _without(ticket.offered_to, ev.agent_id)
     for agent_id in others:
         _drop_offer(tx, agent_id, ticket)
         tx.out.emitted.append(
@@ -1060,15 +1234,19 @@ def _accept(tx: _Tx, ev: OfferAccepted, now: float) -> tuple[str, ...]:
             )
         )
     _forget_offer(tx, ticket)
-    explanation = {
-        "config_version": tx.config.version,
-        "offer": {
-            "offered_to": list(ticket.offered_to[:EXPLAIN_LIMIT]),
-            "ringing_count": len(ticket.offered_to),
-            "accepted_after_s": round(max(0.0, now - ticket.offered_at), 3),
-            "missed_by": list(ticket.missed_by[:EXPLAIN_LIMIT]),
-        },
-    }
+    explanation: dict[str, Any] = {}
+    if tx.explain:
+        waited = now - ticket.offered_at
+        explanation = {
+            "config_version": tx.config.version,
+            "offer": {
+                "offered_to": list(ticket.offered_to[:EXPLAIN_LIMIT]),
+                "ringing_count": len(ticket.offered_to),
+                # round() of a float to digits is slow; an answer in no time is usual
+                "accepted_after_s": round(waited, 3) if waited > 0.0 else 0.0,
+                "missed_by": list(ticket.missed_by[:EXPLAIN_LIMIT]),
+            },
+        }
     _hand_over(tx, ticket, ev.agent_id, ticket.strategy, explanation, now)
     if others:
         _drain_for_agents(tx, others, channel, now)
@@ -1082,7 +1260,7 @@ def _decline(tx: _Tx, ev: OfferDeclined, now: float) -> tuple[str, ...]:
         return ()
     _drop_offer(tx, ev.agent_id, ticket)
     _missed(tx, ticket, ev.agent_id, "declined", now)
-    remaining = tuple([a for a in ticket.offered_to if a != ev.agent_id])
+    remaining = _without(ticket.offered_to, ev.agent_id)
     ticket = replace_ticket(
         ticket, offered_to=remaining, missed_by=(*ticket.missed_by, ev.agent_id), updated_at=now
     )
@@ -1127,7 +1305,7 @@ def _agent_left(tx: _Tx, agent_id: str, presence: str, now: float) -> tuple[str,
                 continue
             _drop_offer(tx, agent_id, ticket)
             _missed(tx, ticket, agent_id, "agent_unavailable", now)
-            remaining = tuple([a for a in ticket.offered_to if a != agent_id])
+            remaining = _without(ticket.offered_to, agent_id)
             ticket = replace_ticket(ticket, offered_to=remaining, updated_at=now)
             tx.put_ticket(ticket)
             if not remaining:

@@ -202,6 +202,7 @@ _ticket_routed, _accepted, _declined, _work_finished, _clock_ticked = map(
     builder, (TicketRouted, OfferAccepted, OfferDeclined, WorkFinished, ClockTicked)
 )
 _arrival, _leaves, _deadline = map(builder, (Arrival, CustomerLeaves, Deadline))
+_new_ticket = builder(_Ticket)
 
 
 def offer_draw(seed: int, ticket_id: str, agent_id: str, attempt: int = 0, what: str = "") -> float:
@@ -243,6 +244,8 @@ class Engine:
             # small ones by the core's scan, as the worker does (``worth_indexing``).
             index = worth_indexing(config)
         self.state: MemoryState | PlainState = MemoryState() if index else PlainState()
+        # Only a traced run keeps what the core emits; nothing else reads explanations.
+        self.state.explain = trace
         self.out = Outcome(config)
         self.now = 0.0
         self.heap: list[tuple[float, int, int, Item, Source | None]] = []
@@ -291,13 +294,14 @@ class Engine:
         handlers = self.handlers
         horizon = self.horizon
         stop = horizon + DRAIN_HOURS * 3600.0 if self.generated else math.inf
+        now = self.now
         while heap:
             at, _rank, _, item, source = pop(heap)
             if at > horizon and (self.outstanding == 0 or at > stop):
                 break
-            if at > self.now:
-                self.now = at
-            handlers[type(item)](item, self.now)
+            if at > now:
+                self.now = now = at
+            handlers[type(item)](item, now)
             if source is not None:
                 nxt = next(source, None)
                 if nxt is not None:
@@ -319,12 +323,14 @@ class Engine:
     # -- core calls -------------------------------------------------------------------
 
     def _emit(self, t: Transition, now: float) -> None:
-        self.out.events += 1
+        out = self.out
+        out.events += 1
         self.state.apply(t)
+        emitted = t.emitted
+        out.outputs += len(emitted)
         outputs = self.outputs
-        for e in t.emitted:
+        for e in emitted:
             outputs.get(type(e), _ignore)(e, now)
-        self.out.outputs += len(t.emitted)
 
     def _tally(self, dept: str, channel: str) -> Tally:
         tally = self.out.tallies.get((dept, channel))
@@ -341,9 +347,9 @@ class Engine:
 
     def _register(self, r: TicketRouted, now: float, handle_s: float | None) -> None:
         key = (r.department, r.channel)
-        tally = self._tally(*key)
+        tally = self.out.tallies.get(key) or self._tally(*key)
         tally.offered += 1
-        self.tickets[r.ticket_id] = _Ticket(tally, key, tally, now, handle_s)
+        self.tickets[r.ticket_id] = _new_ticket(tally, key, tally, now, handle_s)
         self.outstanding += 1
         if self.trace:
             self.out.arrived[r.ticket_id] = now

@@ -34,8 +34,11 @@ class PickContext:
     cursor_order: int = -1
 
 
-@dataclass(frozen=True, slots=True)
-class Pick:
+class Pick(NamedTuple):
+    """A strategy's choice. A named tuple for the reason ``Candidate`` is one: every
+    decision builds one, and a frozen dataclass's ``__init__`` cost as much as the
+    least-load choice itself."""
+
     agent_id: str
     #: The deciding figure, for a person reading the explanation.
     score: str

@@ -153,3 +153,16 @@ def test_declined_and_timed_out_offers_are_missed_offers() -> None:
     # ticked at the deadline, so the timeouts do happen
     slow = summarise(simulate(SimConfig(agents=3, hours=2, accept_delay_seconds=45, seed=2)))
     assert slow.assigned == 0 and slow.missed_offers >= min(3, slow.offered)
+
+
+def test_a_run_that_keeps_no_events_decides_as_one_that_explains_them() -> None:
+    """Untraced runs skip building explanations (nobody reads them): the decisions,
+    and so every figure, are those of a traced run, whose events are explained."""
+    cfg = SimConfig(channel="chat", agents=3, capacity=2, hours=20, seed=5, patience_seconds=90)
+    traced = simulate(cfg, trace=True)
+    plain = simulate(cfg)
+    assert traced.assignments
+    assert all(a.explanation.get("config_version") for a in traced.assignments)
+    assert plain.tallies == traced.tallies
+    assert plain.work == traced.work
+    assert plain.available_s == traced.available_s
