@@ -317,6 +317,8 @@ class Outcome:
     timestamp_ms: int
     #: Milliseconds from the inbound record's timestamp to this outcome's (assignments).
     latency_ms: float | None
+    #: Of which from the inbound record to the rule stage's routed record.
+    rules_ms: float | None = None
 
 
 @dataclass
@@ -332,6 +334,8 @@ class Observer:
     deadlettered: int = 0
     finished: int = 0
     accepted: int = 0
+    #: ticket -> timestamp (ms) of its routed record: splits a latency in two hops.
+    routed_ms: dict[str, int] = field(default_factory=dict)
 
     async def start(self) -> None:
         self.finisher = producer(self.settings, linger_ms=FINISHER_LINGER_MS)
@@ -340,7 +344,7 @@ class Observer:
         await self.consumer.start()
         tps = [
             TopicPartition(t, p)
-            for t in (*OUTCOME_TOPICS, topics.DEADLETTER)
+            for t in (*OUTCOME_TOPICS, topics.DEADLETTER, topics.ROUTED)
             for p in range(self.settings.partitions)
         ]
         self.consumer.assign(tps)
@@ -362,6 +366,13 @@ class Observer:
                 self.deadlettered += len(records)
                 new += len(records)
                 continue
+            if tp.topic == topics.ROUTED:
+                for r in records:
+                    # Relayed agent events and clock ticks share the topic.
+                    if r.value and r.value.startswith(b'{"type":"TicketRouted"'):
+                        routed = orjson.loads(r.value)
+                        self.routed_ms.setdefault(str(routed.get("ticket_id")), r.timestamp)
+                continue
             for r in records:
                 obj = orjson.loads(r.value) if r.value else {}
                 kind = tp.topic.rsplit(".", 1)[-1]
@@ -381,10 +392,13 @@ class Observer:
                             f"{ticket}: {_describe(tp.topic, r.offset, obj)} (repeat)"
                         )
                     continue
-                latency = None
+                latency = rules = None
                 if kind == "offered" or (kind == "assigned" and not obj.get("waited_s")):
-                    latency = r.timestamp - float(obj.get("ingested_at", 0.0)) * 1000.0
-                self.first[ticket] = Outcome(kind, r.timestamp, latency)
+                    ingested = float(obj.get("ingested_at", 0.0)) * 1000.0
+                    latency = r.timestamp - ingested
+                    routed_at = self.routed_ms.get(ticket)
+                    rules = None if routed_at is None else routed_at - ingested
+                self.first[ticket] = Outcome(kind, r.timestamp, latency, rules)
                 new += 1
                 if kind not in ("assigned", "offered"):
                     self.notes.append(f"{ticket}: {_describe(tp.topic, r.offset, obj)}")
@@ -578,10 +592,24 @@ async def drain(worker: WorkerProcess, obs: Observer, setup_events: int) -> dict
         await asyncio.sleep(0.2)
     first = min(o.timestamp_ms for o in obs.of("bench-")) / 1000
     n = len(obs.of("bench-"))
-    sustained = rate(n, time.time() - first)
+    span = time.time() - first
+    sustained = rate(n, span)
     took = time.monotonic() - started
-    say(f"e2e: caught up {took:.1f}s after the last decision: {sustained:.0f}/s sustained")
-    return {"e2e_eps": sustained, "e2e_drain_s": round(took, 1)}
+    # What the worker read to get there: each ticket once on its inbound topic and
+    # once routed, each agent answer once on the agent events topic and once relayed
+    # (clock ticks aside). The ceiling moves one record per event: this is the rate
+    # comparable to it, record for record.
+    records = 2 * (n + obs.finished + obs.accepted)
+    say(
+        f"e2e: caught up {took:.1f}s after the last decision: {sustained:.0f}/s sustained; "
+        f"{records / max(n, 1):.2f} records read per ticket, {rate(records, span):.0f} records/s"
+    )
+    return {
+        "e2e_eps": sustained,
+        "e2e_drain_s": round(took, 1),
+        "e2e_records_per_ticket": round(records / max(n, 1), 2),
+        "e2e_records_eps": rate(records, span),
+    }
 
 
 async def latency(
@@ -608,13 +636,27 @@ async def latency(
             "".join(f"{t} {lat:.1f}\n" for t, lat in series)
         )
     p50, p99 = percentile(timed, 0.5), percentile(timed, 0.99)
+    # The two hops: inbound -> routed (rule stage), routed -> decision (assignment stage).
+    rules = [o.rules_ms for o in outcomes if o.rules_ms is not None and o.latency_ms is not None]
+    assign = [
+        o.latency_ms - o.rules_ms
+        for o in outcomes
+        if o.rules_ms is not None and o.latency_ms is not None
+    ]
     say(
         f"latency: {len(timed)} assignments without waiting, sent at {achieved:.0f}/s: "
-        f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {max(timed, default=0.0):.1f} ms"
+        f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {max(timed, default=0.0):.1f} ms; "
+        f"to the routed record p50 {percentile(rules, 0.5):.1f} / p99 "
+        f"{percentile(rules, 0.99):.1f} ms, from it to the decision p50 "
+        f"{percentile(assign, 0.5):.1f} / p99 {percentile(assign, 0.99):.1f} ms"
     )
     return {
         "p50_ms": round(p50, 1),
         "p99_ms": round(p99, 1),
+        "p50_rules_hop_ms": round(percentile(rules, 0.5), 1),
+        "p99_rules_hop_ms": round(percentile(rules, 0.99), 1),
+        "p50_assign_hop_ms": round(percentile(assign, 0.5), 1),
+        "p99_assign_hop_ms": round(percentile(assign, 0.99), 1),
         "latency_rate_eps": round(achieved, 1),
         "latency_events": m,
         "latency_timed": len(timed),

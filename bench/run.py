@@ -7,7 +7,10 @@ combine figures of several. ``BENCH_EVENTS`` sets N for all of them (defaults:
 ceiling 20,000, e2e 10,000; the core and memory runs size themselves, see
 their modules). The line holds at least ``ceiling_eps``, ``e2e_eps``,
 ``e2e_ratio``, ``p50_ms`` and ``p99_ms`` (ingest-to-assign at half of ``e2e_eps``),
-``core_eps``, ``core_ratio`` and ``rss_growth``. A benchmark that fails adds ``<name>_error`` to the
+``core_eps``, ``core_ratio`` and ``rss_growth``; ``e2e_records_ratio`` compares,
+record for record, what the worker reads end to end (about five records per
+ticket: inbound, routed, the agents' answers and their relayed copies) with the
+ceiling's one record per event. A benchmark that fails adds ``<name>_error`` to the
 JSON instead of its figures, the others still run, and the exit code is 1.
 """
 
@@ -44,6 +47,13 @@ def derived(result: dict[str, object]) -> Figures:
     ceiling_eps, e2e_eps = result.get("ceiling_eps"), result.get("e2e_eps")
     if isinstance(ceiling_eps, float | int) and isinstance(e2e_eps, float | int) and ceiling_eps:
         out["e2e_ratio"] = round(e2e_eps / ceiling_eps, 4)
+    records_eps = result.get("e2e_records_eps")
+    if (
+        isinstance(ceiling_eps, float | int)
+        and isinstance(records_eps, float | int)
+        and ceiling_eps
+    ):
+        out["e2e_records_ratio"] = round(records_eps / ceiling_eps, 4)
     core_eps = result.get("core_eps")
     if isinstance(core_eps, float | int) and isinstance(e2e_eps, float | int) and e2e_eps:
         out["core_ratio"] = round(core_eps / e2e_eps, 2)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -421,7 +421,7 @@ def test_oversize_records_are_dead_lettered_readably(one_worker: tuple[Cluster, 
                 say("verified: every good ticket sent after the oversize records was routed")
                 await eventually(
                     lambda: not missing_dead_letters(out, inj.injected),
-                    10,
+                    30,
                     "a dead letter for every oversize record",
                 )
                 unreadable = [d for d in dead_letters(out).values() if not d.decodable]
@@ -481,6 +481,14 @@ def test_records_from_the_future_are_dead_lettered(one_worker: tuple[Cluster, Wo
                 e for e in out.of(TicketAssigned) + out.of(TicketQueued) + out.of(TicketOffered)
                 if e.ticket_id in ids and decided_at(e) > time.time() + 60
             ]  # fmt: skip
+            # Dead letters travel on their own topic, which also holds the ~700 KB dead
+            # letters of the oversize test: the reader may see them after the decisions.
+            with suppress(AssertionError):
+                await eventually(
+                    lambda: not missing_dead_letters(out, inj.injected),
+                    30,
+                    "a dead letter for every future record",
+                )
             problems = missing_dead_letters(out, inj.injected)
             if late:
                 problems.append(
