@@ -51,7 +51,7 @@ observe: ## Prometheus on 127.0.0.1:9090 scraping the running demo (make run in 
 	@bash deploy/observe.sh
 
 .PHONY: bench
-bench: $(VENV)/.installed ## Benchmarks (~12 min; the memory run is 1M events); ends with one line of JSON holding every figure.
+bench: $(VENV)/.installed ## Benchmarks (~9 min; the memory run is 1M events); ends with one line of JSON holding every figure.
 	$(BIN)/python -m bench.run
 
 .PHONY: bench-memory
