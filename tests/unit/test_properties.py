@@ -342,21 +342,12 @@ class RoutingMachine(RuleBasedStateMachine):
         kind = OfferAccepted if accept else OfferDeclined
         self.send(kind(self.next_id("o"), TENANT, agent_id, ticket_id, self.now))
 
-    @rule(
-        data=st.data(),
-        channel=st.sampled_from(CHANNELS_USED),
-        priority=st.integers(1, 5),
-        how=st.sampled_from(["known"] * 8 + ["unknown-department", "rule-stage-reason"]),
-    )
-    def route_ticket(self, data: st.DataObject, channel: str, priority: int, how: str) -> None:
-        department = data.draw(st.sampled_from(sorted(self.config.departments)))
-        reason = ""
-        if how == "unknown-department":
-            department = UNKNOWN_DEPT
-        elif how == "rule-stage-reason":
-            department, reason = "", "no rule matched"
-        ev = TicketRouted(
-            ticket_id=self.next_id("t"),
+    def routed_ticket(
+        self, ticket_id: str, channel: str, department: str, priority: int, reason: str = ""
+    ) -> TicketRouted:
+        """A ticket as the rule stage routes it, now."""
+        return TicketRouted(
+            ticket_id=ticket_id,
             tenant=TENANT,
             channel=channel,  # type: ignore[arg-type]
             source=f"{channel}:x",
@@ -370,6 +361,21 @@ class RoutingMachine(RuleBasedStateMachine):
             routed_at=self.now,
             reason=reason,
         )
+
+    @rule(
+        data=st.data(),
+        channel=st.sampled_from(CHANNELS_USED),
+        priority=st.integers(1, 5),
+        how=st.sampled_from(["known"] * 8 + ["unknown-department", "rule-stage-reason"]),
+    )
+    def route_ticket(self, data: st.DataObject, channel: str, priority: int, how: str) -> None:
+        department = data.draw(st.sampled_from(sorted(self.config.departments)))
+        reason = ""
+        if how == "unknown-department":
+            department = UNKNOWN_DEPT
+        elif how == "rule-stage-reason":
+            department, reason = "", "no rule matched"
+        ev = self.routed_ticket(self.next_id("t"), channel, department, priority, reason)
         self.routed[ev.ticket_id] = ev
         self.send(ev)
 
@@ -416,20 +422,8 @@ class RoutingMachine(RuleBasedStateMachine):
         if kind == "route":
             department = data.draw(st.sampled_from(sorted(self.config.departments)))
             channel = data.draw(st.sampled_from(CHANNELS_USED))
-            ev = TicketRouted(
-                ticket_id=self.next_id("never"),
-                tenant=TENANT,
-                channel=channel,  # type: ignore[arg-type]
-                source=f"{channel}:x",
-                conversation_id="c",
-                department=department,
-                rule="r",
-                config_version=1,
-                priority=data.draw(st.integers(1, 5)),
-                received_at=self.now,
-                ingested_at=self.now,
-                routed_at=self.now,
-            )
+            priority = data.draw(st.integers(1, 5))
+            ev = self.routed_ticket(self.next_id("never"), channel, department, priority)
             on_ticket_routed(self.state, self.config, ev, self.now)
         elif kind == "tick":
             later = self.now + data.draw(st.sampled_from([1.0, 7.0]))

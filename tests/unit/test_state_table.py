@@ -9,55 +9,27 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import faust
 import pytest
-from faust.types import TP
 
 from streams.state_table import (
     AGENT,
     SEP,
     AtomicTable,
     Marker,
-    _Row,
-    _RowMessage,
     marker_key,
 )
 
-HOME = {"acme": 1, "globex": 2}
+from .changelog import Log, changelog_tps, memory_table
 
 
 def agent_key(tenant: str, agent: str) -> str:
     return f"{AGENT}{SEP}{tenant}{SEP}{agent}"
 
 
-class Log:
-    """A changelog partition: rows written with consecutive offsets."""
-
-    def __init__(self, partition: int) -> None:
-        self.partition = partition
-        self.offset = 0
-
-    def row(self, key: str, value: Any) -> _Row:
-        self.offset += 1
-        raw = None if value is None else b"v"
-        return _Row(key, value, _RowMessage(self.partition, self.offset, raw))
-
-    def marker(self, source_offset: int) -> _Row:
-        return self.row(marker_key(self.partition), Marker({"routed": source_offset}))
-
-
 @pytest.fixture
 def table() -> tuple[AtomicTable, list[Any]]:
-    app = faust.App("state-table-test", broker="kafka://127.0.0.1:1", store="memory://")
-    t = AtomicTable(app, name="state", partitions=4)
-    t.partition_of = HOME.__getitem__
     sent: list[Any] = []
-    t.send_changelog = lambda partition, key, value, *a, **kw: sent.append((partition, key, value))  # type: ignore[method-assign,assignment]
-    return t, sent
-
-
-def changelog_tps(t: AtomicTable, *partitions: int) -> set[TP]:
-    return {TP(t.changelog_topic.get_topic_name(), p) for p in partitions}
+    return memory_table("state-table-test", sent), sent
 
 
 def rows(t: AtomicTable) -> dict[str, Any]:

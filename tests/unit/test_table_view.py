@@ -12,10 +12,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import faust
 import orjson
 import pytest
-from faust.types import TP
 
 from agents_state import (
     AgentState,
@@ -37,13 +35,12 @@ from streams.state_table import (
     StateCodec,
     _Row,
     _RowMessage,
-    marker_key,
 )
 from streams.table_view import TableView
 
 from .builders import agent, make_config, presence, routed
+from .changelog import HOME, Log, changelog_tps, memory_table
 
-HOME = {"acme": 1, "globex": 2}
 CONFIG = {
     t: make_config({"d": "least-load"}, [agent("ann", ["d"], chat=1)], tenant=t) for t in HOME
 }
@@ -57,32 +54,9 @@ def waiting_row(ticket_id: str, at: float, priority: int = 3) -> TicketState:
     return TicketState(ticket_id, "queued", "d", "chat", priority, at, at, enqueued_at=at)
 
 
-class Log:
-    """A changelog partition: rows written with consecutive offsets."""
-
-    def __init__(self, partition: int) -> None:
-        self.partition = partition
-        self.offset = 0
-
-    def row(self, key: str, value: Any) -> _Row:
-        self.offset += 1
-        return _Row(key, value, _RowMessage(self.partition, self.offset, b"v"))
-
-    def marker(self, source_offset: int) -> _Row:
-        return self.row(marker_key(self.partition), Marker({"routed": source_offset}))
-
-
 @pytest.fixture
 def table() -> AtomicTable:
-    app = faust.App("table-view-test", broker="kafka://127.0.0.1:1", store="memory://")
-    t = AtomicTable(app, name="state", partitions=4)
-    t.partition_of = HOME.__getitem__
-    t.send_changelog = lambda *a, **kw: None  # type: ignore[method-assign,assignment]
-    return t
-
-
-def changelog_tps(t: AtomicTable, *partitions: int) -> set[TP]:
-    return {TP(t.changelog_topic.get_topic_name(), p) for p in partitions}
+    return memory_table("table-view-test")
 
 
 def line(view: TableView, tenant: str, channel: str = "chat") -> list[str]:
