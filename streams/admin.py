@@ -13,6 +13,7 @@ from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 from schemas.codec import encode
 from schemas.tenant_config import TenantConfig
 from streams import topics
+from streams.fetch_wait import guard
 from streams.security import client_kwargs
 from streams.settings import Settings
 
@@ -94,6 +95,19 @@ def producer(settings: Settings, **overrides: object) -> AIOKafkaProducer:
     return AIOKafkaProducer(**kwargs)
 
 
+class _Reader(AIOKafkaConsumer):  # type: ignore[misc]
+    """A consumer whose fetch wait rises while the broker starves its partitions
+    (:mod:`streams.fetch_wait`): reports and followers read logs of any length."""
+
+    def __init__(self, *topic_names: str, ceiling_ms: int, **kwargs: object) -> None:
+        super().__init__(*topic_names, **kwargs)
+        self._ceiling_ms = ceiling_ms
+
+    async def start(self) -> None:
+        await super().start()
+        guard(self, self._ceiling_ms, "reader")
+
+
 def reader(settings: Settings, *topic_names: str, **overrides: object) -> AIOKafkaConsumer:
     """A group-less consumer that reads from the beginning with the configured
     fetch wait and Kafka security: for followers, tail reads, reports and tests."""
@@ -105,7 +119,7 @@ def reader(settings: Settings, *topic_names: str, **overrides: object) -> AIOKaf
         "fetch_max_wait_ms": settings.fetch_max_wait_ms,
     }
     kwargs.update(overrides)
-    return AIOKafkaConsumer(*topic_names, **kwargs)
+    return _Reader(*topic_names, ceiling_ms=settings.fetch_max_wait_ceiling_ms, **kwargs)
 
 
 async def publish_config(settings: Settings, config: TenantConfig) -> None:

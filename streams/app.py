@@ -62,6 +62,10 @@ from streams.table_view import TableView
 
 log = logging.getLogger("deskroute.worker")
 
+#: How long a changelog tail read waits for a broker that answers its partition
+#: with no records although it holds some, before recovery fails loudly.
+TAIL_STARVED_S = 120.0
+
 
 class DeskrouteApp(faust.App):
     deskroute_settings: Settings
@@ -225,12 +229,24 @@ def create_app(settings: Settings) -> DeskrouteApp:
             consumer.assign([tp])
             consumer.seek(tp, start)
             rows: list[tuple[int, bytes, bytes | None]] = []
+            give_up = time.monotonic() + TAIL_STARVED_S
             while True:
                 got = await consumer.getmany(tp, timeout_ms=200)
                 records = got.get(tp, [])
-                if not records:
+                if records:
+                    rows += [(r.offset, r.key or b"", r.value) for r in records]
+                    continue
+                highwater = consumer.highwater(tp)
+                if highwater is None or await consumer.position(tp) >= highwater:
                     return rows
-                rows += [(r.offset, r.key or b"", r.value) for r in records]
+                # Records below the high watermark came back as none: the broker's
+                # listing limit, while the reader's fetch wait rises to it. Stopping
+                # here would recover the partition without its last rows.
+                if time.monotonic() > give_up:
+                    raise RuntimeError(
+                        f"changelog {tp.topic}[{partition}]: the broker returned no records "
+                        f"below its high watermark {highwater} for {TAIL_STARVED_S:.0f} s"
+                    )
         finally:
             await consumer.stop()
 
@@ -266,7 +282,12 @@ def create_app(settings: Settings) -> DeskrouteApp:
 
     @app.task  # type: ignore[untyped-decorator]
     async def follow_configs() -> None:
-        await store.run(client_kwargs(settings), topics.CONFIG, settings.fetch_max_wait_ms)
+        await store.run(
+            client_kwargs(settings),
+            topics.CONFIG,
+            settings.fetch_max_wait_ms,
+            settings.fetch_max_wait_ceiling_ms,
+        )
 
     @app.timer(interval=settings.tick_seconds)  # type: ignore[untyped-decorator]
     async def clock() -> None:

@@ -19,6 +19,7 @@ from rules import compiled_for, config_problems
 from schemas.codec import DecodeError, decode_as
 from schemas.tenant_config import TenantConfig
 from streams import metrics
+from streams.fetch_wait import guard
 
 log = logging.getLogger("deskroute.config")
 
@@ -75,7 +76,13 @@ class ConfigStore:
             extra={**summary, "from_version": current.version},
         )
 
-    async def run(self, client: Mapping[str, Any], topic: str, fetch_max_wait_ms: int) -> None:
+    async def run(
+        self,
+        client: Mapping[str, Any],
+        topic: str,
+        fetch_max_wait_ms: int,
+        fetch_max_wait_ceiling_ms: int = 2000,
+    ) -> None:
         """Read to the end once (then ``ready`` is set), then follow new versions forever.
 
         ``client`` is :func:`streams.security.client_kwargs`: bootstrap servers and TLS/SASL.
@@ -88,6 +95,7 @@ class ConfigStore:
             fetch_max_wait_ms=fetch_max_wait_ms,
         )
         await consumer.start()
+        guard(consumer, fetch_max_wait_ceiling_ms, "config")
         try:
             parts = consumer.partitions_for_topic(topic)
             while not parts:

@@ -1,4 +1,4 @@
-"""Faust's aiokafka transport with two corrections deskroute depends on.
+"""Faust's aiokafka transport with the corrections deskroute depends on.
 
 1. Faust passes ``fetch_max_wait_ms=1500`` to its consumer unconditionally. A
    broker that holds a fetch until that wait expires (the embedded one does, even
@@ -27,6 +27,9 @@
    rebalance interrupts a blocked hand-over. While the flow is not suspended the
    record is handed over directly; that is most of the per-record cost of a stock
    Faust relay.
+6. The broker may hold a fetch at most ``fetch_max_wait_ms``; while it answers
+   partitions that have records with none (the embedded broker's listing limit)
+   the wait rises (:mod:`streams.fetch_wait`).
 
 :func:`direct_producer` gives the stages Faust's own aiokafka producer (same
 settings, same flush before every commit) without Faust's per-record send path
@@ -46,7 +49,8 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
 from streams import topics
-from streams.metrics import SEEKS_REPEATED
+from streams.fetch_wait import guard
+from streams.metrics import FETCH_MAX_WAIT, SEEKS_REPEATED
 
 #: Topics the stages consume (changelogs are positioned by table recovery).
 CONSUMED = frozenset({*topics.INBOUND.values(), topics.ROUTED, topics.AGENT_EVENTS})
@@ -57,6 +61,16 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         consumer = super()._create_worker_consumer(transport)
         consumer._fetch_max_wait_ms = self.app.deskroute_settings.fetch_max_wait_ms  # type: ignore[attr-defined]
         return consumer
+
+    async def on_start(self) -> None:
+        await super().on_start()
+        settings = self.app.deskroute_settings  # type: ignore[attr-defined]
+        guard(
+            self._consumer,
+            settings.fetch_max_wait_ceiling_ms,
+            "worker",
+            on_rise=lambda ms: FETCH_MAX_WAIT.set(ms / 1000),
+        )
 
     async def seek_to_committed(self) -> Mapping[TP, int]:
         committed: Mapping[TP, int] = await super().seek_to_committed()

@@ -253,6 +253,18 @@ SEEKS_REPEATED = Counter(
     "Seeks to the committed offsets repeated because records were fetched while one ran.",
     registry=REGISTRY,
 )
+FETCH_WAIT_RAISED = Counter(
+    "deskroute_fetch_wait_raised_total",
+    "Times a consumer's fetch wait doubled because the broker answered a partition "
+    "that has records with none (the embedded broker's listing limit; README)",
+    ["client"],
+    registry=REGISTRY,
+)
+FETCH_MAX_WAIT = Gauge(
+    "deskroute_fetch_max_wait_seconds",
+    "How long the worker's consumer lets the broker hold a fetch now",
+    registry=REGISTRY,
+)
 STATE_ROWS_EXPIRED = Counter(
     "deskroute_state_rows_expired_total",
     "State rows deleted after the dedupe retention window, by kind (ticket, seen).",

@@ -63,6 +63,9 @@ class Settings:
     #: How long the broker may hold a fetch with no data. Faust hard-codes 1500 ms,
     #: which the embedded broker always waits out: a call would wait 1.5 s per hop.
     fetch_max_wait_ms: int = 10
+    #: How far a consumer's fetch wait may rise while the broker answers partitions
+    #: that have records with none (:mod:`streams.fetch_wait`).
+    fetch_max_wait_ceiling_ms: int = 2000
     #: Producer batch size in bytes.
     producer_max_batch_bytes: int = 16384
     producer_linger_ms: int = 0
@@ -159,6 +162,12 @@ class Settings:
         if self.max_clock_skew_s <= 0:
             raise SettingsError(
                 f"DESKROUTE_MAX_CLOCK_SKEW_S: {self.max_clock_skew_s} must be positive"
+            )
+        if not 1 <= self.fetch_max_wait_ms <= self.fetch_max_wait_ceiling_ms <= 60_000:
+            raise SettingsError(
+                f"DESKROUTE_FETCH_MAX_WAIT_MS ({self.fetch_max_wait_ms}) and "
+                f"DESKROUTE_FETCH_MAX_WAIT_CEILING_MS ({self.fetch_max_wait_ceiling_ms}): "
+                "need 1 <= wait <= ceiling <= 60000"
             )
         if not 0 <= self.worker_linger_ms <= 1000:
             raise SettingsError(
