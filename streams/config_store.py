@@ -23,6 +23,12 @@ from streams.fetch_wait import guard
 
 log = logging.getLogger("deskroute.config")
 
+#: The config follower's fetch wait at the least. A broker re-polls a waiting fetch
+#: and answers as soon as a record is there, so a new version still arrives within
+#: about half of this; a follower polling every 10 ms cost the worker ~3 % of a
+#: core at demo rates (py-spy) and the broker a request per poll.
+FOLLOW_WAIT_MS = 250
+
 
 class ConfigStore:
     def __init__(self) -> None:
@@ -92,7 +98,7 @@ class ConfigStore:
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            fetch_max_wait_ms=fetch_max_wait_ms,
+            fetch_max_wait_ms=max(fetch_max_wait_ms, FOLLOW_WAIT_MS),
         )
         await consumer.start()
         guard(consumer, fetch_max_wait_ceiling_ms, "config")
