@@ -62,8 +62,8 @@ from streams.table_view import TableView
 
 log = logging.getLogger("deskroute.worker")
 
-#: How long a changelog tail read waits for a broker that answers its partition
-#: with no records although it holds some, before recovery fails loudly.
+#: How long a changelog tail read waits, without a record, for a broker that answers
+#: its partition with none although it holds some, before recovery fails loudly.
 TAIL_STARVED_S = 120.0
 
 
@@ -235,6 +235,7 @@ def create_app(settings: Settings) -> DeskrouteApp:
                 records = got.get(tp, [])
                 if records:
                     rows += [(r.offset, r.key or b"", r.value) for r in records]
+                    give_up = time.monotonic() + TAIL_STARVED_S
                     continue
                 highwater = consumer.highwater(tp)
                 if highwater is None or await consumer.position(tp) >= highwater:

@@ -23,8 +23,8 @@ from streams.fetch_wait import guard
 
 log = logging.getLogger("deskroute.config")
 
-#: The config follower's fetch wait at the least. A broker re-polls a waiting fetch
-#: and answers as soon as a record is there, so a new version still arrives within
+#: The config follower's fetch wait at the least. A broker holding an empty fetch
+#: looks again after half the remaining wait, so a new version still arrives within
 #: about half of this; a follower polling every 10 ms cost the worker ~3 % of a
 #: core at demo rates (py-spy) and the broker a request per poll.
 FOLLOW_WAIT_MS = 250

@@ -6,15 +6,17 @@ does it answers with none (README, broker notes). With a wait of a few
 milliseconds a partition past ~15,000 batches is then never read again, and the
 broker spends a core trying: a ``make run`` left running for hours, or a long
 soak, would stop routing. Kafka returns at least one batch whenever the fetch
-offset lies below the high watermark, so on Kafka this never triggers.
+offset lies below the high watermark, so an answer without error never looks
+like this there; failed requests and error codes are not counted.
 
 :class:`FetchWait` is the rule, free of any client: a partition that came back
 empty although its high watermark lies past the fetch offset is *starved*; after
 :data:`STARVED_LIMIT` such answers in a row the wait doubles, up to a ceiling.
-It is never lowered again: the partition only grows, and the wait is a ceiling
-on the broker's listing, not a delay for data that is there (a fetch with
-records to return answers as soon as the list is done). :func:`guard` applies
-it to a started aiokafka consumer.
+It is never lowered again: the partition only grows. The wait bounds the
+broker's listing, not data that is there: a fetch that finds records answers as
+soon as the list is done, and one that finds none sleeps half its remaining wait
+between looks, so only a record that arrives while the consumer waits is late,
+by up to half the wait. :func:`guard` applies it to a started aiokafka consumer.
 """
 
 from __future__ import annotations
@@ -80,17 +82,25 @@ def guard(
         on_rise(rule.wait_ms)
 
     async def proc_fetch_request(assignment: Any, node_id: int, request: Any) -> Any:
-        result = await proc(assignment, node_id, request)
-        if not assignment.active:
-            return result
-        answers = []
+        asked: dict[TopicPartition, tuple[int, Any]] = {}
         for topic, partitions in request.topics:
             for p in partitions:
                 tp = TopicPartition(topic, p[0])
                 state = assignment.state_value(tp)
-                if state is None:
-                    continue
-                answers.append((tp, p[1], state.highwater, tp in records))
+                if state is not None:
+                    asked[tp] = (p[1], state.timestamp)
+        result = await proc(assignment, node_id, request)
+        if not assignment.active:
+            return result
+        answers = []
+        for tp, (offset, stamp) in asked.items():
+            state = assignment.state_value(tp)
+            # The client stamps a partition only for an answer without error at the
+            # position it asked from; a failed request, an error code or a response
+            # dropped after a seek says nothing about the broker's listing.
+            if state is None or state.timestamp == stamp:
+                continue
+            answers.append((tp, offset, state.highwater, tp in records))
         risen = rule.answered(answers)
         if risen is not None:
             fetcher._fetch_max_wait_ms = risen

@@ -60,8 +60,9 @@ class Settings:
     web_port: int = 6066
     data_dir: str = ".deskroute/data"
     log_level: str = "info"
-    #: How long the broker may hold a fetch with no data. Faust hard-codes 1500 ms,
-    #: which the embedded broker always waits out: a call would wait 1.5 s per hop.
+    #: How long the broker may hold a fetch with no data. Faust hard-codes 1500 ms:
+    #: a record reaching an idle hop would wait up to 0.75 s (the embedded broker
+    #: looks again after half the remaining wait).
     fetch_max_wait_ms: int = 10
     #: How far a consumer's fetch wait may rise while the broker answers partitions
     #: that have records with none (:mod:`streams.fetch_wait`).
@@ -163,11 +164,12 @@ class Settings:
             raise SettingsError(
                 f"DESKROUTE_MAX_CLOCK_SKEW_S: {self.max_clock_skew_s} must be positive"
             )
-        if not 1 <= self.fetch_max_wait_ms <= self.fetch_max_wait_ceiling_ms <= 60_000:
+        if not 1 <= self.fetch_max_wait_ms <= self.fetch_max_wait_ceiling_ms <= 30_000:
+            # Above 30 s a held fetch would meet the clients' 40 s request timeout.
             raise SettingsError(
                 f"DESKROUTE_FETCH_MAX_WAIT_MS ({self.fetch_max_wait_ms}) and "
                 f"DESKROUTE_FETCH_MAX_WAIT_CEILING_MS ({self.fetch_max_wait_ceiling_ms}): "
-                "need 1 <= wait <= ceiling <= 60000"
+                "need 1 <= wait <= ceiling <= 30000"
             )
         if not 0 <= self.worker_linger_ms <= 1000:
             raise SettingsError(
