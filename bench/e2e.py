@@ -53,6 +53,10 @@ Clocks (all epoch seconds, ``time.time()`` in every process of one machine):
 * ``e2e_worker_cores`` / ``e2e_broker_cores`` / ``e2e_observer_cores``: CPU
   seconds each process used between the observer's first and N-th outcome,
   divided by that wall span (1.0 = one core busy throughout).
+* ``e2e_loop_lags`` / ``e2e_loop_lags_over_100ms`` / ``e2e_loop_lags_over_1s``:
+  the worker's 100 ms loop probes over the whole first phase, and how many woke
+  that late (``deskroute_event_loop_lag_seconds``): the stages, the fetcher and
+  the group's heartbeats share one loop.
 
 ``BENCH_PROFILE=1`` records the worker with py-spy during the throughput phase
 (``.deskroute/bench/e2e-profile.txt``, collapsed stacks; ``bench.profile``
@@ -579,6 +583,21 @@ def _sum(text: str, name: str, **labels: str) -> float:
     return total
 
 
+async def loop_lag(worker: WorkerProcess) -> dict[str, float]:
+    """How often the worker's event loop was held past 100 ms and past 1 s so far:
+    the fetcher and the group's heartbeats (6 s session) share it with the stages."""
+    status, text = await asyncio.to_thread(worker.get, "/metrics")
+    if status != 200 or not isinstance(text, str):
+        return {}
+    name = "deskroute_event_loop_lag_seconds"
+    count = _sum(text, name + "_count")
+    return {
+        "e2e_loop_lags": count,
+        "e2e_loop_lags_over_100ms": count - _sum(text, name + "_bucket", le="0.1"),
+        "e2e_loop_lags_over_1s": count - _sum(text, name + "_bucket", le="1.0"),
+    }
+
+
 async def drain(worker: WorkerProcess, obs: Observer, setup_events: int) -> dict[str, float]:
     """Wait until the worker has applied every agent event sent so far (the agents'
     answers to the last decisions included): the rate over that whole span is
@@ -703,6 +722,7 @@ async def _run(
             found = await latency(settings, obs, worker, broker_pid, result["e2e_eps"])
             result.update({f"{k}_same_broker": v for k, v in found.items()})
         result["e2e_worker_rss_mb"] = round(worker.rss_bytes() / 2**20, 1)
+        result.update(await loop_lag(worker))
         return result
     finally:
         await obs.stop()

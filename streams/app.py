@@ -65,6 +65,8 @@ log = logging.getLogger("deskroute.worker")
 #: How long a changelog tail read waits, without a record, for a broker that answers
 #: its partition with none although it holds some, before recovery fails loudly.
 TAIL_STARVED_S = 120.0
+#: The loop-lag probe's sleep.
+LAG_PROBE_S = 0.1
 
 
 class DeskrouteApp(faust.App):
@@ -280,6 +282,17 @@ def create_app(settings: Settings) -> DeskrouteApp:
                 log.warning("task %s: %s", task.get_name(), " -> ".join(chain))
 
         asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, dump)
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def watch_loop_lag() -> None:
+        """Time a short sleep again and again: the oversleep is how long something
+        held the loop (the fetcher and the heartbeats run on it too)."""
+        clock = asyncio.get_running_loop().time
+        observe = metrics.LOOP_LAG.observe
+        while not app.should_stop:
+            started = clock()
+            await asyncio.sleep(LAG_PROBE_S)
+            observe(max(0.0, clock() - started - LAG_PROBE_S))
 
     @app.task  # type: ignore[untyped-decorator]
     async def follow_configs() -> None:

@@ -265,6 +265,13 @@ FETCH_MAX_WAIT = Gauge(
     "How long the worker's consumer lets the broker hold a fetch now",
     registry=REGISTRY,
 )
+LOOP_LAG = Histogram(
+    "deskroute_event_loop_lag_seconds",
+    "How late the worker's event loop woke a 100 ms timer: the stages, the fetcher "
+    "and the group's heartbeats share that loop",
+    buckets=LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
 STATE_ROWS_EXPIRED = Counter(
     "deskroute_state_rows_expired_total",
     "State rows deleted after the dedupe retention window, by kind (ticket, seen).",

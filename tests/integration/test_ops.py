@@ -35,7 +35,15 @@ from streams import topics
 from streams.broker import free_port
 from tests.deploy.test_deploy import dashboard_metric_names, exported_names, rule_metric_names
 from tests.deploy.tools import run
-from tests.support import ROOT, Cluster, Outputs, config_from, eventually, http_get
+from tests.support import (
+    ROOT,
+    Cluster,
+    Outputs,
+    config_from,
+    eventually,
+    http_get,
+    metric_value,
+)
 
 pytestmark = pytest.mark.broker
 
@@ -229,8 +237,12 @@ def test_worker_exports_the_designed_metrics(live: Live) -> None:
         'deskroute_config_version{tenant="acme"} 1.0',
         "deskroute_ready 1.0",
         'deskroute_agent_open_work{agent="ann",channel="email",tenant="acme"}',
+        # The worker's consumer asks with the configured wait: nothing starved it.
+        "deskroute_fetch_max_wait_seconds 0.01",
     ):
         assert sample in text, sample
+    # The loop-lag probe runs (it wakes every 100 ms).
+    assert metric_value(text, "deskroute_event_loop_lag_seconds_count") > 0
     # No label ever holds a ticket or customer id.
     assert "ops-" not in text and "c1" not in text
 
