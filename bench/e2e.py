@@ -704,42 +704,43 @@ async def latency(
     }
 
 
-async def _run(
-    settings: Settings, config: TenantConfig, worker: WorkerProcess, broker_pid: int, n: int
+async def _with_worker(
+    settings: Settings, config: TenantConfig, worker: WorkerProcess, label: str, measure: Any
 ) -> dict[str, float]:
+    """Agents online, the observer reading, the worker started and serving them:
+    then ``measure(obs, startup seconds)``."""
     await bring_agents_online(settings, config)
     obs = Observer(settings)
     await obs.start()
     try:
         worker.start()
-        say(f"e2e: worker started (pid {worker.pid}, log {worker.log_path})")
-        startup = await worker.wait_agents_online(config, "e2e")
-        result: dict[str, float] = {"e2e_startup_s": round(startup, 3)}
-        result.update(await throughput(settings, obs, worker, broker_pid, n))
-        result.update(await drain(worker, obs, 2 * len(config.agents)))
-        if os.environ.get("BENCH_LATENCY_SAME_BROKER"):
-            # The old way, for comparison: on the broker the burst just filled.
-            found = await latency(settings, obs, worker, broker_pid, result["e2e_eps"])
-            result.update({f"{k}_same_broker": v for k, v in found.items()})
-        result["e2e_worker_rss_mb"] = round(worker.rss_bytes() / 2**20, 1)
-        result.update(await loop_lag(worker))
+        say(f"{label}: worker started (pid {worker.pid}, log {worker.log_path})")
+        startup = await worker.wait_agents_online(config, label)
+        result: dict[str, float] = await measure(obs, startup)
         return result
     finally:
         await obs.stop()
 
 
-async def _run_latency(
-    settings: Settings, config: TenantConfig, worker: WorkerProcess, broker_pid: int, eps: float
+async def _throughput_phase(
+    settings: Settings,
+    config: TenantConfig,
+    worker: WorkerProcess,
+    broker_pid: int,
+    n: int,
+    obs: Observer,
+    startup: float,
 ) -> dict[str, float]:
-    await bring_agents_online(settings, config)
-    obs = Observer(settings)
-    await obs.start()
-    try:
-        worker.start()
-        await worker.wait_agents_online(config, "latency")
-        return await latency(settings, obs, worker, broker_pid, eps)
-    finally:
-        await obs.stop()
+    result: dict[str, float] = {"e2e_startup_s": round(startup, 3)}
+    result.update(await throughput(settings, obs, worker, broker_pid, n))
+    result.update(await drain(worker, obs, 2 * len(config.agents)))
+    if os.environ.get("BENCH_LATENCY_SAME_BROKER"):
+        # The old way, for comparison: on the broker the burst just filled.
+        found = await latency(settings, obs, worker, broker_pid, result["e2e_eps"])
+        result.update({f"{k}_same_broker": v for k, v in found.items()})
+    result["e2e_worker_rss_mb"] = round(worker.rss_bytes() / 2**20, 1)
+    result.update(await loop_lag(worker))
+    return result
 
 
 def _phase(name: str, phase: Any) -> dict[str, float]:
@@ -762,11 +763,20 @@ def _phase(name: str, phase: Any) -> dict[str, float]:
 def run(n: int) -> dict[str, float]:
     config = load_config_file(TENANT_FILE, version=1)
     assert config.tenant == TENANT
-    result = _phase("e2e", lambda s, w, pid: _run(s, config, w, pid, n))
+    result = _phase(
+        "e2e",
+        lambda s, w, pid: _with_worker(
+            s, config, w, "e2e", lambda obs, up: _throughput_phase(s, config, w, pid, n, obs, up)
+        ),
+    )
     # Latency gets a broker of its own: on the one the burst filled, every fetch
     # lists the burst's batches too, and that (not deskroute) doubled p50 and p99.
+    eps = result["e2e_eps"]
     found = _phase(
-        "e2e-latency", lambda s, w, pid: _run_latency(s, config, w, pid, result["e2e_eps"])
+        "e2e-latency",
+        lambda s, w, pid: _with_worker(
+            s, config, w, "latency", lambda obs, _up: latency(s, obs, w, pid, eps)
+        ),
     )
     for key, value in found.items():
         result[key] = (
