@@ -77,7 +77,6 @@ def guard(
     fetcher: Any = consumer._fetcher
     rule = FetchWait(fetcher._fetch_max_wait_ms, max(ceiling_ms, fetcher._fetch_max_wait_ms))
     proc = fetcher._proc_fetch_request
-    records = fetcher._records
     if on_rise is not None:
         on_rise(rule.wait_ms)
 
@@ -93,6 +92,7 @@ def guard(
         if not assignment.active:
             return result
         answers = []
+        records = fetcher._records
         for tp, (offset, stamp) in asked.items():
             state = assignment.state_value(tp)
             # The client stamps a partition only for an answer without error at the
