@@ -21,7 +21,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from schemas.codec import encode
+from schemas.codec import decode, encode
 from schemas.events import (
     AgentPresenceChanged,
     Customer,
@@ -35,7 +35,7 @@ from schemas.events import (
 )
 from streams import topics
 from streams.admin import producer
-from tests.faults.harness import AGENTS, Outputs, Undecodable, say, tenant_config
+from tests.faults.harness import AGENTS, Outputs, Undecodable, read_topic, say, tenant_config
 from tests.support import Cluster, Worker, eventually
 
 pytestmark = pytest.mark.broker
@@ -439,10 +439,23 @@ def test_oversize_records_are_dead_lettered_readably(one_worker: tuple[Cluster, 
                 crashes = [
                     line for line in worker.log.read_text().splitlines() if "Crashed reason" in line
                 ]
+                # Read apart from the test's reader: was a missing one never written,
+                # or written and not seen?
+                seen = dead_letters(out)
+                missing = [i.origin for i in inj.injected if i.origin not in seen]
+                on_broker: set[str] = set()
+                for r in await read_topic(cluster.settings, topics.DEADLETTER):
+                    with suppress(Exception):
+                        d = decode(r.value)
+                        on_broker.add(
+                            d.headers.get("deskroute-relayed-from")
+                            or f"{d.topic}:{d.partition}:{d.offset}"
+                        )
                 raise AssertionError(
                     f"{exc}\nmissing or wrong: {problems}\ndead letters deskroute's codec cannot"
                     f" read back: {unreadable_at} ({errors})\nworker agents crashed {len(crashes)}"
-                    " time(s): " + "; ".join(c[:300] for c in crashes[:3])
+                    " time(s): " + "; ".join(c[:300] for c in crashes[:3]) + "\nof the missing "
+                    f"{missing}, on the broker when read afresh: {sorted(on_broker & set(missing))}"
                 ) from None
 
     cluster, worker = one_worker
