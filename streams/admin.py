@@ -12,7 +12,7 @@ from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
 from schemas.codec import encode
 from schemas.tenant_config import TenantConfig
-from streams import topics
+from streams import fetch_gaps, topics
 from streams.fetch_wait import guard
 from streams.security import client_kwargs
 from streams.settings import Settings
@@ -119,6 +119,7 @@ def reader(settings: Settings, *topic_names: str, **overrides: object) -> AIOKaf
         "fetch_max_wait_ms": settings.fetch_max_wait_ms,
     }
     kwargs.update(overrides)
+    fetch_gaps.install(settings.fetch_gap_wait_s)
     return _Reader(*topic_names, ceiling_ms=settings.fetch_max_wait_ceiling_ms, **kwargs)
 
 

@@ -38,7 +38,7 @@ from agents_state.transitions import Transition
 from schemas.codec import DecodeError, decode_as, encode
 from schemas.dead_letters import dead_letter as dead_letter_of
 from schemas.events import ClockTicked
-from streams import metrics, topics
+from streams import fetch_gaps, metrics, topics
 from streams.admin import reader
 from streams.assignment import OUTPUT_TOPIC, AssignmentInput, count_outcome, run_core
 from streams.config_store import ConfigStore
@@ -115,6 +115,8 @@ def create_app(settings: Settings) -> DeskrouteApp:
         value_serializer="raw",
     )
     app.deskroute_settings = settings
+    # Every consumer of the worker holds at offsets the broker has not stored yet.
+    fetch_gaps.install(settings.fetch_gap_wait_s)
     store = ConfigStore()
     app.deskroute_configs = store
     n = settings.partitions

@@ -265,6 +265,25 @@ FETCH_MAX_WAIT = Gauge(
     "How long the worker's consumer lets the broker hold a fetch now",
     registry=REGISTRY,
 )
+FETCH_GAPS_HELD = Counter(
+    "deskroute_fetch_gaps_held_total",
+    "Offsets a consumer stopped at because the broker answered with the records after "
+    "them first (stored later; the embedded broker, README)",
+    registry=REGISTRY,
+)
+FETCH_GAPS = Counter(
+    "deskroute_fetch_gaps_total",
+    "Held offsets by how the hold ended: filled (stored and read) or skipped (never "
+    "stored within DESKROUTE_FETCH_GAP_WAIT_S)",
+    ["outcome"],
+    registry=REGISTRY,
+)
+FETCH_GAP_WAIT = Histogram(
+    "deskroute_fetch_gap_wait_seconds",
+    "How long a consumer held at an offset the broker had not stored yet",
+    buckets=LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
 LOOP_LAG = Histogram(
     "deskroute_event_loop_lag_seconds",
     "How late the worker's event loop woke a 100 ms timer: every stage, the timers "

@@ -67,6 +67,10 @@ class Settings:
     #: How far a consumer's fetch wait may rise while the broker answers partitions
     #: that have records with none (:mod:`streams.fetch_wait`).
     fetch_max_wait_ceiling_ms: int = 2000
+    #: How long a consumer waits for an offset the broker answered past (a batch it
+    #: has not stored yet) before it reads on without it (:mod:`streams.fetch_gaps`).
+    #: Above the clients' 40 s request timeout: a write still in flight is waited for.
+    fetch_gap_wait_s: float = 45.0
     #: Producer batch size in bytes.
     producer_max_batch_bytes: int = 16384
     producer_linger_ms: int = 0
@@ -170,6 +174,10 @@ class Settings:
                 f"DESKROUTE_FETCH_MAX_WAIT_MS ({self.fetch_max_wait_ms}) and "
                 f"DESKROUTE_FETCH_MAX_WAIT_CEILING_MS ({self.fetch_max_wait_ceiling_ms}): "
                 "need 1 <= wait <= ceiling <= 30000"
+            )
+        if not 0 < self.fetch_gap_wait_s <= 3600:
+            raise SettingsError(
+                f"DESKROUTE_FETCH_GAP_WAIT_S: {self.fetch_gap_wait_s} outside (0, 3600]"
             )
         if not 0 <= self.worker_linger_ms <= 1000:
             raise SettingsError(

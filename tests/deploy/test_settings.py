@@ -71,6 +71,8 @@ def test_ssl_only_and_a_custom_ca() -> None:
         ({"DESKROUTE_QUEUE_SLA": "chat=soon"}, "DESKROUTE_QUEUE_SLA"),
         ({"DESKROUTE_QUEUE_SLA": "fax=10"}, "DESKROUTE_QUEUE_SLA"),
         ({"DESKROUTE_PER_AGENT_METRICS": "maybe"}, "PER_AGENT_METRICS"),
+        ({"DESKROUTE_FETCH_GAP_WAIT_S": "0"}, "DESKROUTE_FETCH_GAP_WAIT_S"),
+        ({"DESKROUTE_FETCH_GAP_WAIT_S": "3601"}, "DESKROUTE_FETCH_GAP_WAIT_S"),
     ],
 )
 def test_bad_settings_fail_at_start(env: dict[str, str], message: str) -> None:
