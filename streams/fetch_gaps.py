@@ -71,13 +71,15 @@ class GapRule:
         since = self.held.setdefault(key, now)
         if now - since < self.wait_s:
             return Read.HELD, now - since
-        del self.held[key]
+        self.held.pop(key, None)
         return Read.SKIPPED, now - since
 
     def forget_before(self, cutoff: float) -> None:
         """Drop gaps first seen before ``cutoff``: their partition moved elsewhere."""
-        for key in [k for k, since in self.held.items() if since < cutoff]:
-            del self.held[key]
+        # A copy in one step: another thread's consumer may hold a gap meanwhile.
+        for key, since in list(self.held.items()):
+            if since < cutoff:
+                self.held.pop(key, None)
 
 
 class Contiguous:
