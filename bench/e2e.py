@@ -55,8 +55,8 @@ Clocks (all epoch seconds, ``time.time()`` in every process of one machine):
   divided by that wall span (1.0 = one core busy throughout).
 * ``e2e_loop_lags`` / ``e2e_loop_lags_over_100ms`` / ``e2e_loop_lags_over_1s``:
   the worker's 100 ms loop probes over the whole first phase, and how many woke
-  that late (``deskroute_event_loop_lag_seconds``): every stage, timer and the
-  producer share one loop.
+  that late (``deskroute_event_loop_lag_seconds``): the stages, the fetcher and
+  the group's heartbeats share one loop.
 
 ``BENCH_PROFILE=1`` records the worker with py-spy during the throughput phase
 (``.deskroute/bench/e2e-profile.txt``, collapsed stacks; ``bench.profile``
@@ -585,7 +585,7 @@ def _sum(text: str, name: str, **labels: str) -> float:
 
 async def loop_lag(worker: WorkerProcess) -> dict[str, float]:
     """How often the worker's event loop was held past 100 ms and past 1 s so far:
-    every stage, timer and the producer share it."""
+    the fetcher and the group's heartbeats (6 s session) share it with the stages."""
     status, text = await asyncio.to_thread(worker.get, "/metrics")
     if status != 200 or not isinstance(text, str):
         return {}

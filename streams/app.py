@@ -288,7 +288,7 @@ def create_app(settings: Settings) -> DeskrouteApp:
     @app.task  # type: ignore[untyped-decorator]
     async def watch_loop_lag() -> None:
         """Time a short sleep again and again: the oversleep is how long something
-        held the loop, which every stage, timer and the producer share."""
+        held the loop (the fetcher and the heartbeats run on it too)."""
         clock = asyncio.get_running_loop().time
         observe = metrics.LOOP_LAG.observe
         while not app.should_stop:

@@ -286,8 +286,8 @@ FETCH_GAP_WAIT = Histogram(
 )
 LOOP_LAG = Histogram(
     "deskroute_event_loop_lag_seconds",
-    "How late the worker's event loop woke a 100 ms timer: every stage, the timers "
-    "and the producer share that loop",
+    "How late the worker's event loop woke a 100 ms timer: the stages, the fetcher "
+    "and the group's heartbeats share that loop",
     buckets=LATENCY_BUCKETS,
     registry=REGISTRY,
 )

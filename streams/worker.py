@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
-import sys
 from pathlib import Path
 
 import faust
@@ -17,8 +16,6 @@ from streams.settings import Settings
 
 log = logging.getLogger("deskroute.worker")
 
-#: How long a thread may hold the GIL while another waits for it (see run_worker).
-SWITCH_INTERVAL_S = 0.0005
 #: Present while a worker runs on a local (RocksDB) table store; removed on a clean exit.
 RUNNING_FLAG = "deskroute-running"
 
@@ -52,10 +49,6 @@ def run_worker(settings: Settings, *, tied_to_parent: bool = False) -> None:
 
         die_with_parent()
     setup_logging(settings.log_level)
-    # Faust fetches in a thread of its own and hands every batch to the event loop:
-    # each hand-over waits for the GIL, up to the switch interval (5 ms by default)
-    # while the loop is busy - several times per ticket on its way through the stages.
-    sys.setswitchinterval(SWITCH_INTERVAL_S)
     settings.data_path.mkdir(parents=True, exist_ok=True)
     # Faust gives up (and the process exits) if its first connection fails; a worker
     # started while the brokers are unreachable waits for them instead.
