@@ -110,6 +110,7 @@ def create_app(settings: Settings) -> DeskrouteApp:
         # The relay forwards agent events up to max_record_bytes as they are.
         producer_max_request_size=settings.max_record_bytes + 16384,
         producer_linger_ms=settings.worker_linger_ms,
+        producer_request_timeout=settings.delivery_timeout_s,
         table_standby_replicas=0,
         key_serializer="raw",
         value_serializer="raw",

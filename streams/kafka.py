@@ -34,6 +34,14 @@
 7. The broker may hold a fetch at most ``fetch_max_wait_ms``; while it answers
    partitions that have records with none (the embedded broker's listing limit)
    the wait rises (:mod:`streams.fetch_wait`).
+8. A record the producer gives up on (the broker out of reach for longer than
+   ``DESKROUTE_DELIVERY_TIMEOUT_S``, or an error no retry cures) fails only its
+   future, which the stages do not await: the next commit would then cover an
+   event whose outputs or state rows never reached the broker. The worker's
+   producer watches every future; on the first failure it logs it and the process
+   exits (:data:`EXIT_UNDELIVERED`) before any further commit, as if killed, so a
+   new worker reads those events again from the last commit (every stage is
+   idempotent, the assignment stage through its markers).
 
 :func:`direct_producer` gives the stages Faust's own aiokafka producer (same
 settings, same flush before every commit) without Faust's per-record send path
@@ -44,6 +52,8 @@ per record).
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, cast
 
@@ -56,7 +66,12 @@ from mode.utils.futures import maybe_async
 
 from streams import topics
 from streams.fetch_wait import guard
-from streams.metrics import FETCH_MAX_WAIT, SEEKS_REPEATED
+from streams.metrics import FETCH_MAX_WAIT, OUTPUTS_UNDELIVERED, SEEKS_REPEATED
+
+log = logging.getLogger("deskroute.worker")
+
+#: The worker's exit status after a record it produced was not delivered.
+EXIT_UNDELIVERED = 70
 
 #: Topics the stages consume (changelogs are positioned by table recovery).
 CONSUMED = frozenset({*topics.INBOUND.values(), topics.ROUTED, topics.AGENT_EVENTS})
@@ -227,7 +242,48 @@ class _Consumer(faust_aiokafka.Consumer):
             self.diag.unset_flag(CONSUMER_FETCHING)
 
 
+class OutputsUndelivered(Exception):
+    """A record the worker produced never reached the broker: no commit may follow."""
+
+
 class _Producer(faust_aiokafka.Producer):
+    #: The first send the producer gave up on (see point 8 above).
+    undelivered: BaseException | None = None
+
+    def _new_producer(self, transactional_id: str | None = None) -> AIOKafkaProducer:
+        producer: AIOKafkaProducer = super()._new_producer(transactional_id)
+        send = producer.send
+        watch = self._delivered
+
+        async def send_watched(topic: str, *args: Any, **kwargs: Any) -> asyncio.Future[Any]:
+            future: asyncio.Future[Any] = await send(topic, *args, **kwargs)
+            future.add_done_callback(lambda f: watch(topic, f))
+            return future
+
+        producer.send = send_watched
+        return producer
+
+    def _delivered(self, topic: str, future: asyncio.Future[Any]) -> None:
+        if future.cancelled() or future.exception() is None:
+            return
+        error = future.exception()
+        OUTPUTS_UNDELIVERED.inc()
+        first = self.undelivered is None
+        if first:
+            self.undelivered = error
+        stopping = bool(getattr(self.app, "should_stop", False))
+        log.error(
+            "record not delivered: the worker exits before its next commit"
+            if first and not stopping
+            else "record not delivered",
+            extra={"topic": topic, "error": repr(error)[:300], "stopping": stopping},
+        )
+        if first and not stopping:
+            # Nothing after this may be committed: leave as a SIGKILL would, and let a
+            # new worker read from the last commit (see point 8 above).
+            logging.shutdown()
+            os._exit(EXIT_UNDELIVERED)
+
     async def flush(self) -> None:
         # Every message buffered when the flush began resolves its future once the
         # broker acknowledged it; messages buffered later are the next commit's.
@@ -235,6 +291,10 @@ class _Producer(faust_aiokafka.Producer):
         if waiting:
             await asyncio.gather(*waiting, return_exceptions=True)
         await super().flush()
+        # A failed future's callback runs after the flush's own wake-up was queued.
+        await asyncio.sleep(0)
+        if self.undelivered is not None:
+            raise OutputsUndelivered(repr(self.undelivered))
 
 
 class Transport(faust_aiokafka.Transport):

@@ -265,6 +265,12 @@ FETCH_MAX_WAIT = Gauge(
     "How long the worker's consumer lets the broker hold a fetch now",
     registry=REGISTRY,
 )
+OUTPUTS_UNDELIVERED = Counter(
+    "deskroute_records_undelivered_total",
+    "Records the worker produced that the producer gave up on; the first one makes "
+    "the worker exit before its next commit (exit status 70)",
+    registry=REGISTRY,
+)
 FETCH_GAPS_HELD = Counter(
     "deskroute_fetch_gaps_held_total",
     "Offsets a consumer stopped at because the broker answered with the records after "

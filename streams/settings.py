@@ -71,6 +71,9 @@ class Settings:
     #: has not stored yet) before it reads on without it (:mod:`streams.fetch_gaps`).
     #: Above the clients' 40 s request timeout: a write still in flight is waited for.
     fetch_gap_wait_s: float = 45.0
+    #: How long the worker's producer keeps retrying a record before it gives up;
+    #: the worker then exits before its next commit (:mod:`streams.kafka`, point 8).
+    delivery_timeout_s: float = 1200.0
     #: Producer batch size in bytes.
     producer_max_batch_bytes: int = 16384
     producer_linger_ms: int = 0
@@ -174,6 +177,10 @@ class Settings:
                 f"DESKROUTE_FETCH_MAX_WAIT_MS ({self.fetch_max_wait_ms}) and "
                 f"DESKROUTE_FETCH_MAX_WAIT_CEILING_MS ({self.fetch_max_wait_ceiling_ms}): "
                 "need 1 <= wait <= ceiling <= 30000"
+            )
+        if not 1 <= self.delivery_timeout_s <= 86_400:
+            raise SettingsError(
+                f"DESKROUTE_DELIVERY_TIMEOUT_S: {self.delivery_timeout_s} outside 1..86400"
             )
         if not 0 < self.fetch_gap_wait_s <= 3600:
             raise SettingsError(

@@ -72,6 +72,7 @@ def test_ssl_only_and_a_custom_ca() -> None:
         ({"DESKROUTE_QUEUE_SLA": "fax=10"}, "DESKROUTE_QUEUE_SLA"),
         ({"DESKROUTE_PER_AGENT_METRICS": "maybe"}, "PER_AGENT_METRICS"),
         ({"DESKROUTE_FETCH_GAP_WAIT_S": "0"}, "DESKROUTE_FETCH_GAP_WAIT_S"),
+        ({"DESKROUTE_DELIVERY_TIMEOUT_S": "0.5"}, "DESKROUTE_DELIVERY_TIMEOUT_S"),
         ({"DESKROUTE_FETCH_GAP_WAIT_S": "3601"}, "DESKROUTE_FETCH_GAP_WAIT_S"),
     ],
 )
