@@ -36,9 +36,10 @@
    the wait rises (:mod:`streams.fetch_wait`).
 8. A record the producer gives up on (the broker out of reach for longer than
    ``DESKROUTE_DELIVERY_TIMEOUT_S``, or an error no retry cures) fails only its
-   future, which the stages do not await: the next commit would then cover an
-   event whose outputs or state rows never reached the broker. The worker's
-   producer watches every future; on the first failure it logs it and the process
+   future, which the stages do not await (or, when the producer's buffer stayed
+   full that long, the send itself): the next commit would then cover an event
+   whose outputs or state rows never reached the broker. The worker's producer
+   watches every send and future; on the first failure it logs it and the process
    exits (:data:`EXIT_UNDELIVERED`) before any further commit, as if killed, so a
    new worker reads those events again from the last commit (every stage is
    idempotent, the assignment stage through its markers).
@@ -58,6 +59,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any, cast
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError, ProducerClosed
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
@@ -253,36 +255,46 @@ class _Producer(faust_aiokafka.Producer):
     def _new_producer(self, transactional_id: str | None = None) -> AIOKafkaProducer:
         producer: AIOKafkaProducer = super()._new_producer(transactional_id)
         send = producer.send
-        watch = self._delivered
+        delivered = self._delivered
+        give_up = self._give_up
 
         async def send_watched(topic: str, *args: Any, **kwargs: Any) -> asyncio.Future[Any]:
-            future: asyncio.Future[Any] = await send(topic, *args, **kwargs)
-            future.add_done_callback(lambda f: watch(topic, f))
+            try:
+                future: asyncio.Future[Any] = await send(topic, *args, **kwargs)
+            except (MessageSizeTooLargeError, ProducerClosed):
+                # Refused before it was taken (too large for any request), or sent
+                # after the producer stopped, when no commit can follow any more.
+                raise
+            except KafkaError as exc:
+                # Taken by no one: the buffer stayed full past the delivery timeout.
+                give_up(topic, exc)
+                raise
+            future.add_done_callback(lambda f: delivered(topic, f))
             return future
 
         producer.send = send_watched
         return producer
 
     def _delivered(self, topic: str, future: asyncio.Future[Any]) -> None:
-        if future.cancelled() or future.exception() is None:
+        if future.cancelled():
             return
         error = future.exception()
+        if error is not None:
+            self._give_up(topic, error)
+
+    def _give_up(self, topic: str, error: BaseException) -> None:
+        """Nothing after this may be committed: leave as a SIGKILL would (a stop under
+        way too, so that the local table store is not taken for a clean one), and
+        let a new worker read from the last commit (see point 8 above)."""
         OUTPUTS_UNDELIVERED.inc()
-        first = self.undelivered is None
-        if first:
+        if self.undelivered is None:
             self.undelivered = error
-        stopping = bool(getattr(self.app, "should_stop", False))
         log.error(
-            "record not delivered: the worker exits before its next commit"
-            if first and not stopping
-            else "record not delivered",
-            extra={"topic": topic, "error": repr(error)[:300], "stopping": stopping},
+            "record not delivered: the worker exits before its next commit",
+            extra={"topic": topic, "error": repr(error)[:300]},
         )
-        if first and not stopping:
-            # Nothing after this may be committed: leave as a SIGKILL would, and let a
-            # new worker read from the last commit (see point 8 above).
-            logging.shutdown()
-            os._exit(EXIT_UNDELIVERED)
+        logging.shutdown()
+        os._exit(EXIT_UNDELIVERED)
 
     async def flush(self) -> None:
         # Every message buffered when the flush began resolves its future once the
@@ -291,8 +303,8 @@ class _Producer(faust_aiokafka.Producer):
         if waiting:
             await asyncio.gather(*waiting, return_exceptions=True)
         await super().flush()
-        # A failed future's callback runs after the flush's own wake-up was queued.
-        await asyncio.sleep(0)
+        # (A failed future's callback exits before the flush wakes up; this is the
+        # belt to those braces.)
         if self.undelivered is not None:
             raise OutputsUndelivered(repr(self.undelivered))
 

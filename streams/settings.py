@@ -69,7 +69,8 @@ class Settings:
     fetch_max_wait_ceiling_ms: int = 2000
     #: How long a consumer waits for an offset the broker answered past (a batch it
     #: has not stored yet) before it reads on without it (:mod:`streams.fetch_gaps`).
-    #: Above the clients' 40 s request timeout: a write still in flight is waited for.
+    #: The broker answers a write only once it stored it (a 10 MB one: ~64 ms), so a
+    #: hole this old is a write it failed after taking the offset.
     fetch_gap_wait_s: float = 45.0
     #: How long the worker's producer keeps retrying a record before it gives up;
     #: the worker then exits before its next commit (:mod:`streams.kafka`, point 8).

@@ -99,7 +99,7 @@ def test_real_batches_pass_through_and_stop_at_a_gap() -> None:
         raw[0:8] = base.to_bytes(8, "big")  # the batch's base offset
         return bytes(raw)
 
-    fetch_gaps.install(45.0)
+    rule = fetch_gaps.install(45.0)
     raw = batch(0, 2) + batch(2, 1) + batch(4, 2)  # offset 3 not stored yet
 
     def values(topic: str) -> list[tuple[int, bytes]]:
@@ -108,7 +108,12 @@ def test_real_batches_pass_through_and_stop_at_a_gap() -> None:
         )
         return [(r.offset, r.value) for r in part]
 
-    assert values(topics.ROUTED) == [(1, b"v1"), (2, b"v2")]
+    try:
+        assert values(topics.ROUTED) == [(1, b"v1"), (2, b"v2")]
+    finally:
+        # The rule is the process's: leave no hold behind for a consumer that reads
+        # the routed partition later in this run.
+        rule.held.pop((topics.ROUTED, 0, 3), None)
     # A compacted topic has gaps by design: read as it comes.
     assert values(topics.CONFIG) == [(1, b"v1"), (2, b"v2"), (4, b"v4"), (5, b"v5")]
     assert topics.ROUTED in APPEND_ONLY and topics.CONFIG not in APPEND_ONLY
