@@ -68,7 +68,11 @@ class GapRule:
         if base <= expected:
             since = self.held.pop(key, None)
             return (Read.READ, 0.0) if since is None else (Read.FILLED, now - since)
-        since = self.held.setdefault(key, now)
+        since = self.held.get(key)
+        if since is None:
+            # Holds this old belong to partitions that moved elsewhere meanwhile.
+            self.forget_before(now - 10 * max(self.wait_s, 1.0))
+            since = self.held[key] = now
         if now - since < self.wait_s:
             return Read.HELD, now - since
         self.held.pop(key, None)
@@ -175,7 +179,6 @@ def install(
             self, tp: Any, records: Any, aborted: Any, fetch_offset: int, *args: Any
         ) -> None:
             if append_only(tp.topic):
-                rule.forget_before(time.monotonic() - 10 * max(rule.wait_s, 1.0))
                 records = Contiguous(records, tp.topic, tp.partition, fetch_offset, rule)
             super().__init__(tp, records, aborted, fetch_offset, *args)
 

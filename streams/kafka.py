@@ -244,14 +244,7 @@ class _Consumer(faust_aiokafka.Consumer):
             self.diag.unset_flag(CONSUMER_FETCHING)
 
 
-class OutputsUndelivered(Exception):
-    """A record the worker produced never reached the broker: no commit may follow."""
-
-
 class _Producer(faust_aiokafka.Producer):
-    #: The first send the producer gave up on (see point 8 above).
-    undelivered: BaseException | None = None
-
     def _new_producer(self, transactional_id: str | None = None) -> AIOKafkaProducer:
         producer: AIOKafkaProducer = super()._new_producer(transactional_id)
         send = producer.send
@@ -287,8 +280,6 @@ class _Producer(faust_aiokafka.Producer):
         way too, so that the local table store is not taken for a clean one), and
         let a new worker read from the last commit (see point 8 above)."""
         OUTPUTS_UNDELIVERED.inc()
-        if self.undelivered is None:
-            self.undelivered = error
         log.error(
             "record not delivered: the worker exits before its next commit",
             extra={"topic": topic, "error": repr(error)[:300]},
@@ -302,11 +293,9 @@ class _Producer(faust_aiokafka.Producer):
         waiting = list(getattr(self.buffer.pending, "_queue", ()))
         if waiting:
             await asyncio.gather(*waiting, return_exceptions=True)
+        # A future that failed meanwhile exited the process (``_give_up``) before
+        # this flush could wake up and let the commit go on.
         await super().flush()
-        # (A failed future's callback exits before the flush wakes up; this is the
-        # belt to those braces.)
-        if self.undelivered is not None:
-            raise OutputsUndelivered(repr(self.undelivered))
 
 
 class Transport(faust_aiokafka.Transport):

@@ -48,6 +48,9 @@ def test_gaps_are_held_per_partition_and_stale_ones_forgotten() -> None:
     assert rule.batch("t", 1, 7, 9, now=6.5)[0] is Read.HELD
     rule.forget_before(2.0)
     assert list(rule.held) == [("t", 1, 7)]
+    # A new hold forgets the ones held for more than ten waits.
+    rule.batch("t", 2, 7, 9, now=3.0 + 10 * 5.0 + 1.0)
+    assert list(rule.held) == [("t", 2, 7)]
 
 
 @dataclass
