@@ -177,6 +177,11 @@ class DeadLetter:
     decodable: bool  # whether deskroute's own codec can read the dead letter back
 
 
+def origin(topic: str, partition: int, offset: int, headers: dict[str, str]) -> str:
+    """Where a dead letter's record came from: a relayed agent event's header names it."""
+    return headers.get("deskroute-relayed-from") or f"{topic}:{partition}:{offset}"
+
+
 def dead_letters(out: Outputs) -> dict[str, DeadLetter]:
     """Dead letters by origin (agent events are relayed: their header names the origin)."""
     found: dict[str, DeadLetter] = {}
@@ -190,11 +195,9 @@ def dead_letters(out: Outputs) -> dict[str, DeadLetter]:
             fields = event.fields
         else:
             continue
-        origin = fields["headers"].get("deskroute-relayed-from") or (
-            f"{fields['topic']}:{fields['partition']}:{fields['offset']}"
-        )
-        found[origin] = DeadLetter(
-            origin, fields["reason"], fields["detail"], isinstance(event, EventDeadLettered)
+        where = origin(fields["topic"], fields["partition"], fields["offset"], fields["headers"])
+        found[where] = DeadLetter(
+            where, fields["reason"], fields["detail"], isinstance(event, EventDeadLettered)
         )
     return found
 
@@ -447,10 +450,7 @@ def test_oversize_records_are_dead_lettered_readably(one_worker: tuple[Cluster, 
                 for r in await read_topic(cluster.settings, topics.DEADLETTER):
                     with suppress(Exception):
                         d = decode(r.value)
-                        on_broker.add(
-                            d.headers.get("deskroute-relayed-from")
-                            or f"{d.topic}:{d.partition}:{d.offset}"
-                        )
+                        on_broker.add(origin(d.topic, d.partition, d.offset, d.headers))
                 raise AssertionError(
                     f"{exc}\nmissing or wrong: {problems}\ndead letters deskroute's codec cannot"
                     f" read back: {unreadable_at} ({errors})\nworker agents crashed {len(crashes)}"
